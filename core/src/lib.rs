@@ -1,0 +1,19 @@
+//! The pure core of the control plane.
+//!
+//! Everything here is plain Rust with no I/O and no `worker` types, so every rule of the contract
+//! (validation, placement, stack naming, the queue message, the retry policy) is tested with
+//! `cargo test` on the host. The Worker crate at the repository root is a thin shell that reads
+//! requests, D1 and the queue, calls into this crate, and writes the answers.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod json;
+pub mod time;
+
+pub use error::ApiError;
+pub mod message;
+pub mod placement;
+pub mod retry;
+pub mod stack;

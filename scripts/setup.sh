@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need, once: the wasm target, worker-build and
+# wasm-bindgen-cli (pinned, version-checked), and the npm devDependencies (wrangler,
+# Node 22, binaryen). Safe to run again: it skips what is already at the right version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKER_BUILD_VERSION=0.8.7
+# Must equal the wasm-bindgen version in Cargo.lock.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock 2>/dev/null || true)
+WASM_BINDGEN_VERSION=${WASM_BINDGEN_VERSION:-0.2.130}
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+have_version() { # binary expected-version
+  command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -qF "$2"
+}
+
+if ! have_version worker-build "$WORKER_BUILD_VERSION"; then
+  log "installing worker-build $WORKER_BUILD_VERSION (about 5 minutes, once)"
+  cargo install --locked worker-build --version "$WORKER_BUILD_VERSION"
+fi
+
+if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes, once)"
+  # Not --locked: its lockfile pins a crate the registry mirror lacks.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if [ ! -x node_modules/.bin/wrangler ] || ! cmp -s package-lock.json node_modules/.package-lock.json.src 2>/dev/null; then
+  log "installing npm devDependencies (wrangler, node 22, binaryen)"
+  # npm ci fails against this registry (optional packages for other OSes); install honours the lock.
+  npm install --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.package-lock.json.src
+fi
+log "tools ready"
