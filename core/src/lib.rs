@@ -9,8 +9,12 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod ids;
 pub mod json;
+pub mod nodes;
+pub mod routes;
 pub mod time;
+pub mod trace_events;
 
 pub use error::ApiError;
 pub mod message;

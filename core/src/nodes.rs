@@ -1,0 +1,305 @@
+//! The node registry's request and answer shapes, and metrics freshness.
+//!
+//! Freshness is computed here once and used by node reads, the stale filter and placement, so
+//! "stale" means the same thing on every route.
+
+use crate::domain::{MetricsSource, NodeStatus, Region};
+use crate::error::ApiError;
+use crate::ids::{parse_host, NodeId};
+use crate::json::{parse_object, truncate};
+use crate::time::format_rfc3339;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// `POST /internal/nodes`: absent optional fields keep the stored values on update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeUpsert {
+    pub node_id: NodeId,
+    pub region: Region,
+    pub host: String,
+    pub status: Option<NodeStatus>,
+    pub provider_server_id: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+const MAX_LABELS: usize = 32;
+const MAX_LABEL_VALUE: usize = 256;
+
+impl NodeUpsert {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let mut f = parse_object(body)?;
+        f.deny_unknown(&["node_id", "region", "host", "status", "provider_server_id", "labels"])?;
+        let node_id = NodeId::parse("node_id", &f.req_str("node_id")?)?;
+        let region = Region::parse("region", &f.req_str("region")?)?;
+        let host = parse_host("host", &f.req_str("host")?)?;
+        let status = f.opt_str("status")?.map(|s| NodeStatus::parse("status", &s)).transpose()?;
+        // Hetzner server ids are integers; accept them as a number or a string of the id rules.
+        let provider_server_id = match f.opt_count("provider_server_id", u64::MAX) {
+            Ok(Some(n)) => Some(n.to_string()),
+            Ok(None) => None,
+            Err(_) => {
+                let s = f.req_str("provider_server_id").map_err(|_| {
+                    ApiError::bad_field("provider_server_id", "provider_server_id must be a whole number or a string")
+                })?;
+                Some(NodeId::parse("provider_server_id", &s)?.as_str().to_string())
+            }
+        };
+        let labels = f.opt_object("labels")?.map(parse_labels).transpose()?;
+        Ok(NodeUpsert { node_id, region, host, status, provider_server_id, labels })
+    }
+}
+
+fn parse_labels(map: serde_json::Map<String, serde_json::Value>) -> Result<BTreeMap<String, String>, ApiError> {
+    if map.len() > MAX_LABELS {
+        return Err(ApiError::bad_field("labels", format!("labels may hold at most {MAX_LABELS} entries")));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        let key_ok = (1..=64).contains(&k.len())
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+        if !key_ok {
+            return Err(ApiError::bad_field("labels", format!("label key {:?} must be 1-64 of [A-Za-z0-9._/-]", truncate(&k, 64))));
+        }
+        match v {
+            serde_json::Value::String(s) if s.chars().count() <= MAX_LABEL_VALUE && !s.chars().any(char::is_control) => {
+                out.insert(k, s);
+            }
+            _ => {
+                return Err(ApiError::bad_field(
+                    "labels",
+                    format!("label {k:?} must be a string of at most {MAX_LABEL_VALUE} characters without control characters"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A node as stored (the shell converts its D1 row into this).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredNode {
+    pub node_id: String,
+    pub region: String,
+    pub host: String,
+    pub status: String,
+    pub provider_server_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// The latest pushed metrics of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMetrics {
+    pub cpu_pct: Option<f64>,
+    pub memory_pct: Option<f64>,
+    pub disk_pct: Option<f64>,
+    pub tenant_count: u32,
+    pub source: String,
+    pub updated_at_ms: i64,
+}
+
+/// Whole seconds since the metrics were pushed, never negative (clocks of D1 and the Worker are
+/// the same clock, but a push in the same millisecond must not show -0).
+pub fn metrics_age_s(now_ms: i64, updated_at_ms: i64) -> i64 {
+    (now_ms - updated_at_ms).max(0) / 1000
+}
+
+/// Metrics are stale when strictly older than the limit.
+pub fn is_stale(now_ms: i64, updated_at_ms: i64, stale_after_s: u64) -> bool {
+    now_ms - updated_at_ms > (stale_after_s as i64).saturating_mul(1000)
+}
+
+/// The answer of the node routes.
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub node_id: String,
+    pub region: String,
+    pub host: String,
+    pub status: String,
+    pub provider_server_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub metrics: Option<MetricsView>,
+    pub metrics_age_s: Option<i64>,
+    pub stale: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricsView {
+    pub cpu_pct: Option<f64>,
+    pub memory_pct: Option<f64>,
+    pub disk_pct: Option<f64>,
+    pub tenant_count: u32,
+    pub source: String,
+    pub updated_at: String,
+}
+
+impl NodeView {
+    pub fn new(node: StoredNode, metrics: Option<StoredMetrics>, now_ms: i64, stale_after_s: u64) -> Self {
+        let stale = metrics.as_ref().is_none_or(|m| is_stale(now_ms, m.updated_at_ms, stale_after_s));
+        NodeView {
+            metrics_age_s: metrics.as_ref().map(|m| metrics_age_s(now_ms, m.updated_at_ms)),
+            stale,
+            metrics: metrics.map(|m| MetricsView {
+                cpu_pct: m.cpu_pct,
+                memory_pct: m.memory_pct,
+                disk_pct: m.disk_pct,
+                tenant_count: m.tenant_count,
+                source: m.source,
+                updated_at: format_rfc3339(m.updated_at_ms),
+            }),
+            node_id: node.node_id,
+            region: node.region,
+            host: node.host,
+            status: node.status,
+            provider_server_id: node.provider_server_id,
+            labels: node.labels,
+            created_at: format_rfc3339(node.created_at_ms),
+            updated_at: format_rfc3339(node.updated_at_ms),
+        }
+    }
+}
+
+/// `GET /internal/nodes?region=..&stale=..`: both filters optional.
+#[derive(Debug, Default, PartialEq)]
+pub struct NodeListFilter {
+    pub region: Option<Region>,
+    pub stale: Option<bool>,
+}
+
+impl NodeListFilter {
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ApiError> {
+        let mut filter = NodeListFilter::default();
+        for (k, v) in pairs {
+            match k {
+                "region" => filter.region = Some(Region::parse("region", v)?),
+                "stale" => {
+                    filter.stale = Some(match v {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(ApiError::bad_field("stale", "stale must be true or false")),
+                    })
+                }
+                other => {
+                    return Err(ApiError::BadRequest {
+                        code: "unknown_field",
+                        message: format!("unknown query parameter {:?}; allowed: region, stale", truncate(other, 64)),
+                        field: Some(truncate(other, 64)),
+                    })
+                }
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// `POST /internal/server-metrics`, as the metrics runbook defines it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsPush {
+    pub node_id: NodeId,
+    pub cpu_pct: Option<f64>,
+    pub memory_pct: Option<f64>,
+    pub disk_pct: Option<f64>,
+    pub tenant_count: u32,
+    pub save_snapshot: bool,
+    pub source: MetricsSource,
+}
+
+/// A tenant count beyond this is a broken counting script, not a node.
+pub const MAX_TENANT_COUNT: u64 = 100_000;
+
+impl MetricsPush {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let mut f = parse_object(body)?;
+        f.deny_unknown(&["node_id", "cpu_pct", "memory_pct", "disk_pct", "tenant_count", "save_snapshot", "source"])?;
+        Ok(MetricsPush {
+            node_id: NodeId::parse("node_id", &f.req_str("node_id")?)?,
+            cpu_pct: f.opt_number_in("cpu_pct", 0.0, 100.0)?,
+            memory_pct: f.opt_number_in("memory_pct", 0.0, 100.0)?,
+            disk_pct: f.opt_number_in("disk_pct", 0.0, 100.0)?,
+            tenant_count: f.opt_count("tenant_count", MAX_TENANT_COUNT)?.unwrap_or(0) as u32,
+            save_snapshot: f.opt_bool("save_snapshot")?.unwrap_or(false),
+            source: f.opt_str("source")?.map(|s| MetricsSource::parse("source", &s)).transpose()?.unwrap_or(MetricsSource::NodePush),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: ApiError) -> String {
+        serde_json::to_value(e.body()).unwrap()["error"]["field"].as_str().unwrap_or("").to_string()
+    }
+
+    #[test]
+    fn metrics_push_defaults() {
+        let p = MetricsPush::parse(br#"{"node_id":"hz-sg-1"}"#).unwrap();
+        assert_eq!((p.cpu_pct, p.tenant_count, p.save_snapshot, p.source), (None, 0, false, MetricsSource::NodePush));
+        let p = MetricsPush::parse(br#"{"node_id":"hz-sg-1","cpu_pct":null,"memory_pct":41.5,"disk_pct":0,"tenant_count":7,"save_snapshot":true,"source":"hetzner_api"}"#).unwrap();
+        assert_eq!((p.memory_pct, p.disk_pct, p.tenant_count, p.save_snapshot), (Some(41.5), Some(0.0), 7, true));
+    }
+
+    #[test]
+    fn metrics_push_refusals_name_the_field() {
+        let cases = [
+            (r#"{}"#, "node_id"),
+            (r#"{"node_id":5}"#, "node_id"),
+            (r#"{"node_id":"a","cpu_pct":101}"#, "cpu_pct"),
+            (r#"{"node_id":"a","memory_pct":-0.1}"#, "memory_pct"),
+            (r#"{"node_id":"a","disk_pct":"50"}"#, "disk_pct"),
+            (r#"{"node_id":"a","tenant_count":-1}"#, "tenant_count"),
+            (r#"{"node_id":"a","tenant_count":1.5}"#, "tenant_count"),
+            (r#"{"node_id":"a","save_snapshot":"true"}"#, "save_snapshot"),
+            (r#"{"node_id":"a","source":"cron"}"#, "source"),
+            (r#"{"node_id":"a","cpu":1}"#, "cpu"),
+        ];
+        for (body, field) in cases {
+            let e = MetricsPush::parse(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status(), 400, "{body}");
+            assert_eq!(field_of(e), field, "{body}");
+        }
+    }
+
+    #[test]
+    fn node_upsert_parses_and_refuses() {
+        let n = NodeUpsert::parse(br#"{"node_id":"hz-sg-1","region":"sg","host":"10.0.0.5","provider_server_id":4242,"labels":{"rack":"a"}}"#).unwrap();
+        assert_eq!(n.provider_server_id.as_deref(), Some("4242"));
+        assert_eq!(n.status, None);
+        assert_eq!(n.labels.unwrap()["rack"], "a");
+        for (body, field) in [
+            (r#"{"region":"sg","host":"h"}"#, "node_id"),
+            (r#"{"node_id":"a","region":"ap","host":"h"}"#, "region"),
+            (r#"{"node_id":"a","region":"sg","host":"not a host"}"#, "host"),
+            (r#"{"node_id":"a","region":"sg","host":"h","status":"dead"}"#, "status"),
+            (r#"{"node_id":"a","region":"sg","host":"h","labels":{"k":1}}"#, "labels"),
+            (r#"{"node_id":"a","region":"sg","host":"h","labels":["x"]}"#, "labels"),
+            (r#"{"node_id":"a","region":"sg","host":"h","provider_server_id":true}"#, "provider_server_id"),
+        ] {
+            assert_eq!(field_of(NodeUpsert::parse(body.as_bytes()).unwrap_err()), field, "{body}");
+        }
+    }
+
+    #[test]
+    fn freshness_has_one_definition() {
+        assert_eq!(metrics_age_s(10_999, 10_000), 0);
+        assert_eq!(metrics_age_s(9_000, 10_000), 0);
+        assert!(!is_stale(610_000, 10_000, 600));
+        assert!(is_stale(610_001, 10_000, 600));
+        let node = StoredNode {
+            node_id: "n".into(), region: "sg".into(), host: "h".into(), status: "active".into(),
+            provider_server_id: None, labels: BTreeMap::new(), created_at_ms: 0, updated_at_ms: 0,
+        };
+        let v = NodeView::new(node, None, 5_000, 600);
+        assert!(v.stale && v.metrics_age_s.is_none() && v.metrics.is_none());
+    }
+
+    #[test]
+    fn list_filters() {
+        assert_eq!(NodeListFilter::parse([("region", "eu"), ("stale", "true")]).unwrap(), NodeListFilter { region: Some(Region::Eu), stale: Some(true) });
+        assert!(NodeListFilter::parse([("stale", "yes")]).is_err());
+        assert!(NodeListFilter::parse([("regoin", "eu")]).is_err());
+    }
+}

@@ -1,0 +1,406 @@
+//! Placement tests: a scenario table for the rules, a few pinned numbers and wire shapes, and
+//! property tests for the invariants the module doc promises.
+
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+const NOW_MS: i64 = 1_800_000_000_000;
+
+/// A node in one line: `id [draining] [-] [m=N|?] [c=N|?] [d=N|?] [t=N] [r=N] [age=Ns|Nms]`.
+/// `-` means no metrics row; otherwise the metrics default to m=10 c=10 d=10 t=0 age=0.
+fn node(spec: &str) -> FleetNode {
+    let mut words = spec.split_whitespace();
+    let node_id = words.next().expect("node id").to_string();
+    let mut n = FleetNode { node_id, status: NodeStatus::Active, metrics: None, reserved: 0 };
+    let mut m = NodeMetrics { cpu_pct: Some(10.0), memory_pct: Some(10.0), disk_pct: Some(10.0), tenant_count: 0, updated_at_ms: NOW_MS };
+    let mut has_metrics = true;
+    let pct = |v: &str| if v == "?" { None } else { Some(v.parse::<f64>().unwrap()) };
+    for w in words {
+        match w.split_once('=') {
+            None if w == "draining" => n.status = NodeStatus::Draining,
+            None if w == "-" => has_metrics = false,
+            Some(("m", v)) => m.memory_pct = pct(v),
+            Some(("c", v)) => m.cpu_pct = pct(v),
+            Some(("d", v)) => m.disk_pct = pct(v),
+            Some(("t", v)) => m.tenant_count = v.parse().unwrap(),
+            Some(("r", v)) => n.reserved = v.parse().unwrap(),
+            Some(("age", v)) => {
+                let age_ms: i64 = match v.strip_suffix("ms") {
+                    Some(ms) => ms.parse().unwrap(),
+                    None => v.strip_suffix('s').expect("age needs s or ms").parse::<i64>().unwrap() * 1000,
+                };
+                m.updated_at_ms = NOW_MS - age_ms;
+            }
+            _ => panic!("bad node word {w:?} in {spec:?}"),
+        }
+    }
+    n.metrics = has_metrics.then_some(m);
+    n
+}
+
+/// A request in one line: a tier, a policy, `tenant=ID`, and threshold overrides
+/// `mmax=`, `dmax=`, `tmax=`, `stale=` (seconds). Defaults: basic, unified_v1, the SPEC limits.
+fn input(spec: &str) -> PlacementInput<'_> {
+    let mut i = PlacementInput {
+        plan_tier: PlanTier::Basic,
+        region: Region::Sg,
+        tenant_id: None,
+        policy: Policy::UnifiedV1,
+        thresholds: Thresholds::default(),
+        now_ms: NOW_MS,
+    };
+    for w in spec.split_whitespace() {
+        match w.split_once('=') {
+            None if PlanTier::parse("t", w).is_ok() => i.plan_tier = PlanTier::parse("t", w).unwrap(),
+            None => i.policy = Policy::parse("policy", w).unwrap(),
+            Some(("tenant", v)) => i.tenant_id = Some(v),
+            Some(("mmax", v)) => i.thresholds.memory_pct_max = v.parse().unwrap(),
+            Some(("dmax", v)) => i.thresholds.disk_pct_max = v.parse().unwrap(),
+            Some(("tmax", v)) => i.thresholds.max_tenants_per_node = v.parse().unwrap(),
+            Some(("stale", v)) => i.thresholds.stale_after_s = v.parse().unwrap(),
+            _ => panic!("bad request word {w:?}"),
+        }
+    }
+    i
+}
+
+fn decide(request: &str, fleet: &[&str]) -> PlacementDecision {
+    let fleet: Vec<FleetNode> = fleet.iter().map(|s| node(s)).collect();
+    decide_placement(&input(request), &fleet).unwrap()
+}
+
+/// `reason selected | id: reasons | ...`, candidates in answer order; `a:` is an eligible node.
+fn render(d: &PlacementDecision) -> String {
+    let mut out = format!("{} {}", d.decision_reason.as_str(), d.selected_node_id.as_deref().unwrap_or("-"));
+    for c in &d.candidates {
+        out.push_str(&format!(" | {}:", c.node_id));
+        c.reasons.iter().for_each(|r| out.push_str(&format!(" {}", r.as_str())));
+    }
+    out
+}
+
+#[rustfmt::skip]
+const SCENARIOS: &[(&str, &str, &[&str], &str)] = &[
+    // (name, request, fleet, expected)
+    ("empty region", "basic", &[], "no_eligible_node -"),
+    ("one healthy node", "basic", &["a"], "least_loaded_eligible_node a | a:"),
+    ("least loaded memory wins", "basic", &["a m=60", "b m=20"], "least_loaded_eligible_node b | b: | a:"),
+    ("free and professional share like basic", "free", &["a"], "least_loaded_eligible_node a | a:"),
+    ("professional", "professional", &["a", "b m=5"], "least_loaded_eligible_node b | b: | a:"),
+    ("draining", "basic", &["a draining", "b m=70"], "least_loaded_eligible_node b | b: | a: node_draining"),
+    ("no metrics", "basic", &["a -", "b"], "least_loaded_eligible_node b | b: | a: no_metrics"),
+    ("draining without metrics", "basic", &["a draining -"], "no_eligible_node - | a: node_draining no_metrics"),
+    ("no metrics hides capacity", "basic", &["a - r=99"], "no_eligible_node - | a: no_metrics"),
+    ("stale exactly at the limit is fresh", "basic", &["a age=600000ms"], "least_loaded_eligible_node a | a:"),
+    ("stale 1 ms past the limit", "basic", &["a age=600001ms"], "no_eligible_node - | a: stale_metrics"),
+    ("stale limit from the thresholds", "basic stale=0", &["a age=1ms", "b age=0ms"], "least_loaded_eligible_node b | b: | a: stale_metrics"),
+    ("metrics from the future are fresh", "basic", &["a age=-5s"], "least_loaded_eligible_node a | a:"),
+    ("draining and stale together", "basic", &["a draining age=601s", "b"], "least_loaded_eligible_node b | b: | a: node_draining stale_metrics"),
+    ("memory unknown", "basic", &["a m=?"], "no_eligible_node - | a: memory_unknown"),
+    ("memory at the max", "basic", &["a m=80"], "no_eligible_node - | a: memory_over_threshold"),
+    ("memory just below the max", "basic", &["a m=79.99"], "least_loaded_eligible_node a | a:"),
+    ("memory max from the thresholds", "basic mmax=50", &["a m=50", "b m=49"], "least_loaded_eligible_node b | b: | a: memory_over_threshold"),
+    ("disk at the max", "basic", &["a d=85"], "no_eligible_node - | a: disk_over_threshold"),
+    ("disk just below the max", "basic", &["a d=84.99"], "least_loaded_eligible_node a | a:"),
+    ("disk unknown is not a reason", "basic", &["a d=?"], "least_loaded_eligible_node a | a:"),
+    ("disk max from the thresholds", "basic dmax=20", &["a d=20", "b d=19"], "least_loaded_eligible_node b | b: | a: disk_over_threshold"),
+    ("tenants at the max", "basic", &["a t=40", "b t=39"], "least_loaded_eligible_node b | b: | a: tenant_capacity_reached"),
+    ("reservations reach the max", "basic", &["a t=38 r=2", "b t=38 r=1"], "least_loaded_eligible_node b | b: | a: tenant_capacity_reached"),
+    ("reservations alone reach the max", "basic tmax=3", &["a t=0 r=3"], "no_eligible_node - | a: tenant_capacity_reached"),
+    ("a max of zero fills every node", "basic tmax=0", &["a"], "no_eligible_node - | a: tenant_capacity_reached"),
+    ("reservations lower the score", "basic", &["a t=5 r=10", "b t=10"], "least_loaded_eligible_node b | b: | a:"),
+    ("every metrics reason at once", "basic", &["z draining age=700s m=90 d=90 t=40"],
+        "no_eligible_node - | z: node_draining stale_metrics memory_over_threshold disk_over_threshold tenant_capacity_reached"),
+    ("memory unknown with the rest", "basic", &["y draining age=700s m=? t=45"],
+        "no_eligible_node - | y: node_draining stale_metrics memory_unknown tenant_capacity_reached"),
+    ("cpu unknown scores on two terms", "basic", &["a m=40 c=90", "b m=40 c=?"], "least_loaded_eligible_node b | b: | a:"),
+    ("cpu known can beat two terms", "basic", &["a m=40 c=0", "b m=40 c=?"], "least_loaded_eligible_node a | a: | b:"),
+    // m=20,t=10 and m=40,t=0 both give (0.75 + 0.75) and (0.5 + 1.0): exactly equal scores.
+    ("equal score: fewer effective tenants", "basic", &["a m=20 t=10", "b m=40 t=0"], "least_loaded_eligible_node b | b: | a:"),
+    ("equal score and tenants: node_id", "basic", &["b", "a"], "least_loaded_eligible_node a | a: | b:"),
+    ("node_id in byte order", "basic", &["n9", "n10", "N1"], "least_loaded_eligible_node N1 | N1: | n10: | n9:"),
+    ("eligible by rank, then ineligible by id", "basic", &["d m=70", "c draining", "b m=10", "a -"],
+        "least_loaded_eligible_node b | b: | d: | a: no_metrics | c: node_draining"),
+    ("nothing eligible", "basic", &["a draining", "b m=95", "c -"],
+        "no_eligible_node - | a: node_draining | b: memory_over_threshold | c: no_metrics"),
+    ("one-server policy lists but never uses nodes", "basic one_tenant_one_server_v1", &["a", "b draining"],
+        "one_tenant_one_server_policy - | a: | b: node_draining"),
+    ("one-server policy in an empty region", "free one_tenant_one_server_v1", &[], "one_tenant_one_server_policy -"),
+    ("enterprise is dedicated", "enterprise tenant=acme", &["a", "b -"], "dedicated_plan - | a: | b: no_metrics"),
+    ("enterprise beats the one-server policy", "enterprise one_tenant_one_server_v1 tenant=acme", &["a"], "dedicated_plan - | a:"),
+    ("enterprise preview without a tenant", "enterprise", &[], "dedicated_plan -"),
+];
+
+#[test]
+fn scenarios() {
+    let failures: Vec<String> = SCENARIOS
+        .iter()
+        .filter_map(|(name, request, fleet, want)| {
+            let got = render(&decide(request, fleet));
+            (got != *want).then(|| format!("{name}:\n   got: {got}\n  want: {want}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_reason_code_is_covered_by_a_scenario() {
+    let all: String = SCENARIOS.iter().map(|s| s.3).collect::<Vec<_>>().join(" ");
+    for r in IneligibleReason::ALL {
+        assert!(all.contains(r.as_str()), "{}", r.as_str());
+    }
+    for r in [DecisionReason::DedicatedPlan, DecisionReason::OneTenantOneServerPolicy, DecisionReason::LeastLoadedEligibleNode, DecisionReason::NoEligibleNode] {
+        assert!(all.contains(r.as_str()), "{}", r.as_str());
+    }
+}
+
+#[test]
+fn scores_follow_the_spec_formula() {
+    let d = decide("basic", &["a m=40 c=12.5 t=7 r=1", "b m=60 c=? t=30"]);
+    let a = &d.candidates[0];
+    assert_eq!(a.node_id, "a");
+    // m = 40/80 = 0.5, t = (40 - 8)/40 = 0.8, c = 87.5/100 = 0.875.
+    assert_eq!(a.score, Some((0.5 + 0.8 + 0.875) / 3.0));
+    assert!((a.score.unwrap() - 0.725).abs() < 1e-12);
+    // No cpu: m = 20/80 = 0.25, t = 10/40 = 0.25, two terms.
+    assert_eq!(d.candidates[1].score, Some(0.25));
+}
+
+#[test]
+fn candidate_fields_and_metrics_age() {
+    let d = decide("basic", &["a age=95999ms t=7 r=1 m=41 c=12.5 d=30", "b age=-3s", "c - r=2"]);
+    let by_id = |id: &str| d.candidates.iter().find(|c| c.node_id == id).unwrap();
+    let a = by_id("a");
+    assert_eq!((a.metrics_age_s, a.tenant_count, a.reserved, a.effective_tenants), (Some(95), Some(7), 1, 8));
+    assert_eq!((a.memory_pct, a.cpu_pct, a.disk_pct), (Some(41.0), Some(12.5), Some(30.0)));
+    assert_eq!(by_id("b").metrics_age_s, Some(0));
+    let c = by_id("c");
+    assert_eq!((c.metrics_age_s, c.tenant_count, c.memory_pct, c.score), (None, None, None, None));
+    assert_eq!((c.reserved, c.effective_tenants, c.eligible), (2, 2, false));
+}
+
+#[test]
+fn cluster_counts_stale_only_for_nodes_with_a_row() {
+    let d = decide("basic", &["a", "b age=700s", "c -", "d draining age=700s", "e draining -", "f m=90"]);
+    assert_eq!(d.cluster, ClusterSummary { nodes: 6, eligible: 1, stale: 2, no_metrics: 2, draining: 2 });
+}
+
+#[test]
+fn dedicated_and_one_server_answers_name_no_node() {
+    let d = decide("enterprise tenant=Acme_Corp", &["a"]);
+    assert_eq!(
+        d.placement,
+        Placement {
+            create_new_server: true,
+            target_server_id: None,
+            dedicated: true,
+            region: Region::Sg,
+            plan_tier: PlanTier::Enterprise,
+            pulumi_stack: Some("dedicated-acme-corp".into()),
+        }
+    );
+    assert_eq!((d.selected_node_id, d.candidates.len()), (None, 1));
+
+    let d = decide("basic one_tenant_one_server_v1 tenant=acme", &["a"]);
+    assert!(d.placement.create_new_server && !d.placement.dedicated);
+    assert_eq!((d.placement.target_server_id, d.placement.pulumi_stack.as_deref()), (None, Some("sg")));
+}
+
+#[test]
+fn a_dedicated_tenant_id_without_letters_is_400_but_shared_ones_are_fine() {
+    let fleet = [node("a")];
+    let e = decide_placement(&input("enterprise tenant=---"), &fleet).unwrap_err();
+    assert_eq!((e.status(), e.body().error.field.as_deref()), (400, Some("tenant_id")));
+    let d = decide_placement(&input("basic tenant=---"), &fleet).unwrap();
+    assert_eq!(d.placement.pulumi_stack.as_deref(), Some("sg"));
+    assert_eq!(decide("enterprise", &["a"]).placement.pulumi_stack, None);
+}
+
+#[test]
+fn compute_response_wire_shape() {
+    let d = decide("basic tenant=t-1", &["hz-sg-3 m=40 c=12.5 d=30 t=7 r=1 age=95s", "hz-sg-1 age=700s"]);
+    let score = d.candidates[0].score.unwrap();
+    assert_eq!(
+        serde_json::to_value(&d).unwrap(),
+        json!({
+            "algorithm": "decidePlacement_unified_v1",
+            "placement": { "create_new_server": false, "target_server_id": "hz-sg-3", "dedicated": false,
+                           "region": "sg", "plan_tier": "basic", "pulumi_stack": "sg" },
+            "selected_node_id": "hz-sg-3",
+            "decision_reason": "least_loaded_eligible_node",
+            "region": "sg",
+            "candidates": [
+                { "node_id": "hz-sg-3", "eligible": true, "score": score, "memory_pct": 40.0, "cpu_pct": 12.5,
+                  "disk_pct": 30.0, "tenant_count": 7, "reserved": 1, "effective_tenants": 8,
+                  "metrics_age_s": 95, "reasons": [] },
+                { "node_id": "hz-sg-1", "eligible": false, "score": null, "memory_pct": 10.0, "cpu_pct": 10.0,
+                  "disk_pct": 10.0, "tenant_count": 0, "reserved": 0, "effective_tenants": 0,
+                  "metrics_age_s": 700, "reasons": ["stale_metrics"] }
+            ],
+            "cluster": { "nodes": 2, "eligible": 1, "stale": 1, "no_metrics": 0, "draining": 0 },
+            "thresholds": { "memory_pct_max": 80.0, "disk_pct_max": 85.0, "max_tenants_per_node": 40,
+                            "stale_after_s": 600 },
+            "tenant_id": "t-1"
+        })
+    );
+}
+
+#[test]
+fn absent_values_are_null_on_the_wire() {
+    let v = serde_json::to_value(decide("basic", &["a -"])).unwrap();
+    assert_eq!(v["tenant_id"], json!(null));
+    assert_eq!(v["selected_node_id"], json!(null));
+    assert_eq!(v["placement"]["target_server_id"], json!(null));
+    let c = &v["candidates"][0];
+    for key in ["score", "memory_pct", "cpu_pct", "disk_pct", "tenant_count", "metrics_age_s"] {
+        assert_eq!(c[key], json!(null), "{key}");
+    }
+    assert_eq!(c["reasons"], json!(["no_metrics"]));
+}
+
+#[test]
+fn legacy_dry_run_shape() {
+    let d = decide("basic", &["hz-sg-3"]);
+    assert_eq!(
+        serde_json::to_value(legacy_dry_run_view(&d)).unwrap(),
+        json!({ "createNewServer": false, "targetServerId": "hz-sg-3", "dedicated": false, "region": "sg",
+                "planTier": "basic", "reason": "least_loaded_eligible_node",
+                "algorithm": "decidePlacement_unified_v1" })
+    );
+    let d = decide("enterprise tenant=acme", &[]);
+    let v = serde_json::to_value(legacy_dry_run_view(&d)).unwrap();
+    assert_eq!((&v["createNewServer"], &v["targetServerId"], &v["dedicated"]), (&json!(true), &json!(null), &json!(true)));
+    assert_eq!(v["reason"], "dedicated_plan");
+}
+
+#[test]
+fn reasons_iterate_in_the_fixed_order_whatever_the_insert_order() {
+    let set: Reasons = IneligibleReason::ALL.into_iter().rev().collect();
+    assert_eq!(set.iter().collect::<Vec<_>>(), IneligibleReason::ALL.to_vec());
+    assert_eq!(set.len(), 7);
+    for r in IneligibleReason::ALL {
+        assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+    }
+}
+
+// ---- invariants over random fleets ----
+
+fn pct() -> impl Strategy<Value = Option<f64>> {
+    // Coarse steps make equal scores common, so the tie-breaks are exercised.
+    prop_oneof![1 => Just(None), 6 => (0u32..=10).prop_map(|x| Some(f64::from(x) * 10.0)), 1 => (0.0..100.0f64).prop_map(Some)]
+}
+
+fn age_ms() -> impl Strategy<Value = i64> {
+    prop_oneof![Just(600_000i64), Just(600_001), -5_000i64..1_200_000, (0i64..20).prop_map(|x| x * 60_000)]
+}
+
+fn fleet_node() -> impl Strategy<Value = (&'static str, FleetNode)> {
+    let status = prop_oneof![4 => Just(NodeStatus::Active), 1 => Just(NodeStatus::Draining)];
+    let metrics = proptest::option::weighted(0.85, (pct(), pct(), pct(), 0u32..45, age_ms())).prop_map(|m| {
+        m.map(|(cpu_pct, memory_pct, disk_pct, tenant_count, age)| NodeMetrics {
+            cpu_pct,
+            memory_pct,
+            disk_pct,
+            tenant_count,
+            updated_at_ms: NOW_MS - age,
+        })
+    });
+    let prefix = prop::sample::select(vec!["hz-sg-", "a", "B", "node-", ""]);
+    (prefix, status, metrics, 0u32..6).prop_map(|(prefix, status, metrics, reserved)| {
+        (prefix, FleetNode { node_id: String::new(), status, metrics, reserved })
+    })
+}
+
+/// A fleet with unique ids (a prefix plus the index, so id order differs from input order) and a
+/// shuffled copy of it.
+fn fleets() -> impl Strategy<Value = (Vec<FleetNode>, Vec<FleetNode>)> {
+    prop::collection::vec(fleet_node(), 0..30)
+        .prop_map(|nodes| {
+            nodes
+                .into_iter()
+                .enumerate()
+                .map(|(i, (prefix, mut n))| {
+                    n.node_id = format!("{prefix}{i}");
+                    n
+                })
+                .collect::<Vec<_>>()
+        })
+        .prop_flat_map(|fleet| (Just(fleet.clone()), Just(fleet).prop_shuffle()))
+}
+
+proptest! {
+    #[test]
+    fn placement_invariants(
+        (fleet, shuffled) in fleets(),
+        tier in prop::sample::select(PlanTier::ALL),
+        policy in prop::sample::select(Policy::ALL),
+        tenant in proptest::option::of(prop::sample::select(vec!["acme", "Tenant 42", "---"])),
+        max_tenants in 0u32..45,
+    ) {
+        let mut request = input("basic");
+        request.plan_tier = tier;
+        request.policy = policy;
+        request.tenant_id = tenant;
+        request.thresholds.max_tenants_per_node = max_tenants;
+
+        let d = match decide_placement(&request, &fleet) {
+            Ok(d) => d,
+            Err(e) => {
+                // The only refusal: a dedicated stack that cannot be named.
+                prop_assert_eq!(tier, PlanTier::Enterprise);
+                prop_assert_eq!(e.status(), 400);
+                prop_assert!(tenant.and_then(crate::stack::safe_id).is_none());
+                return Ok(());
+            }
+        };
+
+        // Independent of input order.
+        prop_assert_eq!(&decide_placement(&request, &shuffled).unwrap(), &d);
+        let reversed: Vec<FleetNode> = fleet.iter().rev().cloned().collect();
+        prop_assert_eq!(&decide_placement(&request, &reversed).unwrap(), &d);
+
+        // Every node listed once; eligible ones first; eligibility, score and reasons agree.
+        prop_assert_eq!(d.candidates.len(), fleet.len());
+        prop_assert_eq!(d.cluster.nodes, fleet.len());
+        let eligible = d.candidates.iter().take_while(|c| c.eligible).count();
+        prop_assert!(d.candidates[eligible..].iter().all(|c| !c.eligible));
+        prop_assert_eq!(d.cluster.eligible, eligible);
+        for c in &d.candidates {
+            prop_assert_eq!(c.eligible, c.reasons.is_empty());
+            prop_assert_eq!(c.eligible, c.score.is_some());
+            if c.reasons.contains(IneligibleReason::NoMetrics) {
+                prop_assert!(c.reasons.iter().all(|r| matches!(r, IneligibleReason::NoMetrics | IneligibleReason::NodeDraining)));
+            }
+        }
+        for pair in d.candidates[eligible..].windows(2) {
+            prop_assert!(pair[0].node_id < pair[1].node_id);
+        }
+
+        // Use-existing names an eligible node with the top score; new-server names none.
+        let p = &d.placement;
+        prop_assert_eq!(&p.target_server_id, &d.selected_node_id);
+        if p.create_new_server {
+            prop_assert!(p.target_server_id.is_none());
+        } else {
+            let id = p.target_server_id.as_deref().unwrap();
+            let chosen = d.candidates.iter().find(|c| c.node_id == id).unwrap();
+            prop_assert!(chosen.eligible);
+            let best = chosen.score.unwrap();
+            prop_assert!(d.candidates.iter().filter_map(|c| c.score).all(|s| s.total_cmp(&best).is_le()));
+        }
+
+        // Which step decided.
+        let expected = if tier == PlanTier::Enterprise {
+            DecisionReason::DedicatedPlan
+        } else if policy == Policy::OneTenantOneServerV1 {
+            DecisionReason::OneTenantOneServerPolicy
+        } else if eligible > 0 {
+            DecisionReason::LeastLoadedEligibleNode
+        } else {
+            DecisionReason::NoEligibleNode
+        };
+        prop_assert_eq!(d.decision_reason, expected);
+        prop_assert_eq!(p.dedicated, tier == PlanTier::Enterprise);
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Registers the server create-server.sh made as a node, so placement and the metrics agent see it.
+# Env in:  CONTROL_PLANE_URL, INTERNAL_API_KEY, NODE_ID, REGION, HOST (required);
+#          JOB_ID, TENANT_ID, STACK (become labels job_id, tenant_id, stack when set);
+#          PROVIDER_SERVER_ID (optional, the Hetzner server id); TRACE_ID (trace events).
+# Outputs: node_id=<NODE_ID>, host=<HOST>.
+# Exit:    0 registered (201 created, or 200 when the same server was registered before, e.g.
+#          a re-run); 1 refused, unreachable, or NODE_ID already names a node at another host
+#          (a node id collision: nothing is overwritten).
+set -euo pipefail
+# shellcheck source=scripts/workflow/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+require_env CONTROL_PLANE_URL INTERNAL_API_KEY NODE_ID REGION HOST
+[[ $NODE_ID =~ $NODE_ID_RE ]] || die "NODE_ID '$NODE_ID' is not 1-64 of [A-Za-z0-9._-]"
+path="/internal/nodes/$(urlencode "$NODE_ID")"
+
+# POST /internal/nodes is an upsert: never let a generated id silently take over another node.
+if cp_request GET "$path"; then
+  existing=$(jq -r '.host // empty' <<<"$CP_BODY" 2>/dev/null || true)
+  if [[ $existing != "$HOST" ]]; then
+    die "node id $NODE_ID is already registered at host '$existing', not $HOST: refusing to overwrite it (set NODE_ID to choose another id)"
+  fi
+  log "node $NODE_ID is already registered at $HOST (a re-run): updating it"
+elif [[ $CP_STATUS != 404 ]]; then
+  die "checking node $NODE_ID failed: $(cp_error)"
+fi
+
+body=$(jq -cn --arg node_id "$NODE_ID" --arg region "$REGION" --arg host "$HOST" \
+  --arg provider_server_id "${PROVIDER_SERVER_ID:-}" \
+  --arg job_id "${JOB_ID:-}" --arg tenant_id "${TENANT_ID:-}" --arg stack "${STACK:-}" '
+  {node_id: $node_id, region: $region, host: $host, status: "active",
+   labels: ({job_id: $job_id, tenant_id: $tenant_id, stack: $stack}
+            | with_entries(select(.value != "")))}
+  + (if $provider_server_id != "" then {provider_server_id: $provider_server_id} else {} end)')
+
+cp_request POST /internal/nodes "$body" || die "registering node $NODE_ID failed: $(cp_error)"
+case $CP_STATUS in
+  201) log "node $NODE_ID registered at $HOST" ;;
+  *) log "node $NODE_ID updated at $HOST (HTTP $CP_STATUS)" ;;
+esac
+
+emit_output node_id "$NODE_ID"
+emit_output host "$HOST"
+trace_event workflow.node_registered ok "$(json_obj node_id="$NODE_ID" host="$HOST" region="$REGION" http_status="$CP_STATUS")"

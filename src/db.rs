@@ -1,0 +1,70 @@
+//! D1 access: binding helpers and the conversion of D1 failures into `ApiError::Internal` (logged,
+//! never shown). Row types live next to the queries that read them, in the route modules; they
+//! are converted into core types before any logic runs ("D1 row types are not API types").
+
+use cp_core::ApiError;
+use serde::de::DeserializeOwned;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
+
+pub fn database(env: &Env) -> Result<D1Database, ApiError> {
+    env.d1("DB").map_err(|_| ApiError::Misconfigured { setting: "DB" })
+}
+
+/// Turns any D1/JS failure into an internal error carrying `context` for the log.
+pub trait OrInternal<T> {
+    fn or_internal(self, context: &str) -> Result<T, ApiError>;
+}
+
+impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, context: &str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::internal(format!("{context}: {e}")))
+    }
+}
+
+/// Prepares and binds a statement. Values are always bound, never spliced into SQL text.
+pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
+    db.prepare(sql).bind(args).or_internal("bind")
+}
+
+pub async fn all<T: DeserializeOwned>(s: D1PreparedStatement, context: &str) -> Result<Vec<T>, ApiError> {
+    s.all().await.or_internal(context)?.results::<T>().or_internal(context)
+}
+
+pub async fn first<T: DeserializeOwned>(s: D1PreparedStatement, context: &str) -> Result<Option<T>, ApiError> {
+    s.first::<T>(None).await.or_internal(context)
+}
+
+/// Runs a statement and returns the number of rows it changed.
+pub async fn run(s: D1PreparedStatement, context: &str) -> Result<usize, ApiError> {
+    changes(&s.run().await.or_internal(context)?)
+}
+
+/// Runs statements as one transaction (D1 has no BEGIN/COMMIT; a batch is atomic).
+pub async fn batch(db: &D1Database, stmts: Vec<D1PreparedStatement>, context: &str) -> Result<Vec<D1Result>, ApiError> {
+    db.batch(stmts).await.or_internal(context)
+}
+
+pub fn changes(result: &D1Result) -> Result<usize, ApiError> {
+    Ok(result.meta().or_internal("meta")?.and_then(|m| m.changes).unwrap_or(0))
+}
+
+pub fn text(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+pub fn opt_text(v: Option<&str>) -> JsValue {
+    v.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+pub fn num(v: f64) -> JsValue {
+    JsValue::from_f64(v)
+}
+
+pub fn int(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+pub fn opt_num(v: Option<f64>) -> JsValue {
+    v.map_or(JsValue::NULL, JsValue::from_f64)
+}

@@ -1,0 +1,158 @@
+//! The node registry: register/update, read with freshness, list, delete.
+
+use crate::db::{self, int, opt_text, text, OrInternal};
+use crate::http::{Ctx, Reply};
+use cp_core::ids::NodeId;
+use cp_core::nodes::{NodeListFilter, NodeUpsert, NodeView, StoredMetrics, StoredNode};
+use cp_core::ApiError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A node joined with its latest metrics, as D1 returns it. Numbers arrive as JS numbers.
+#[derive(Deserialize)]
+pub struct NodeRow {
+    node_id: String,
+    region: String,
+    host: String,
+    status: String,
+    provider_server_id: Option<String>,
+    labels: String,
+    created_at: f64,
+    updated_at: f64,
+    cpu_pct: Option<f64>,
+    memory_pct: Option<f64>,
+    disk_pct: Option<f64>,
+    tenant_count: Option<f64>,
+    m_source: Option<String>,
+    m_updated_at: Option<f64>,
+}
+
+pub const NODE_SELECT: &str = "SELECT n.node_id, n.region, n.host, n.status, n.provider_server_id, n.labels, \
+     n.created_at, n.updated_at, m.cpu_pct, m.memory_pct, m.disk_pct, m.tenant_count, \
+     m.source AS m_source, m.updated_at AS m_updated_at \
+     FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id";
+
+impl NodeRow {
+    fn into_core(self) -> (StoredNode, Option<StoredMetrics>) {
+        let metrics = self.m_updated_at.map(|updated| StoredMetrics {
+            cpu_pct: self.cpu_pct,
+            memory_pct: self.memory_pct,
+            disk_pct: self.disk_pct,
+            tenant_count: self.tenant_count.unwrap_or(0.0) as u32,
+            source: self.m_source.unwrap_or_default(),
+            updated_at_ms: updated as i64,
+        });
+        let labels: BTreeMap<String, String> = serde_json::from_str(&self.labels).unwrap_or_default();
+        let node = StoredNode {
+            node_id: self.node_id,
+            region: self.region,
+            host: self.host,
+            status: self.status,
+            provider_server_id: self.provider_server_id,
+            labels,
+            created_at_ms: self.created_at as i64,
+            updated_at_ms: self.updated_at as i64,
+        };
+        (node, metrics)
+    }
+
+    pub fn into_view(self, now_ms: i64, stale_after_s: u64) -> NodeView {
+        let (node, metrics) = self.into_core();
+        NodeView::new(node, metrics, now_ms, stale_after_s)
+    }
+}
+
+pub async fn upsert(ctx: &mut Ctx, body: &[u8]) -> Result<Reply, ApiError> {
+    let input = NodeUpsert::parse(body)?;
+    let stale_after_s = ctx.config.stale_after_s.clone()?;
+    let d1 = db::database(&ctx.env)?;
+    let labels = input.labels.as_ref().map(|l| serde_json::to_string(l).unwrap_or_else(|_| "{}".into()));
+    let id = input.node_id.as_str();
+    // One batch (one transaction): whether it existed, then the upsert. Absent optional fields
+    // keep their stored values on update.
+    let existed = db::stmt(&d1, "SELECT COUNT(*) AS n FROM nodes WHERE node_id = ?1", &[text(id)])?;
+    let write = db::stmt(
+        &d1,
+        "INSERT INTO nodes (node_id, region, host, status, provider_server_id, labels, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, COALESCE(?4, 'active'), ?5, COALESCE(?6, '{}'), ?7, ?7) \
+         ON CONFLICT (node_id) DO UPDATE SET region = excluded.region, host = excluded.host, \
+           status = COALESCE(?4, nodes.status), \
+           provider_server_id = COALESCE(?5, nodes.provider_server_id), \
+           labels = COALESCE(?6, nodes.labels), updated_at = excluded.updated_at",
+        &[
+            text(id),
+            text(input.region.as_str()),
+            text(&input.host),
+            opt_text(input.status.map(|s| s.as_str())),
+            opt_text(input.provider_server_id.as_deref()),
+            opt_text(labels.as_deref()),
+            int(ctx.now_ms),
+        ],
+    )?;
+    let read = db::stmt(&d1, &format!("{NODE_SELECT} WHERE n.node_id = ?1"), &[text(id)])?;
+    let results = db::batch(&d1, vec![existed, write, read], "upsert node").await?;
+    #[derive(Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    let existed = results[0].results::<Count>().or_internal("count")?.first().is_some_and(|c| c.n > 0.0);
+    let row = results[2].results::<NodeRow>().or_internal("read node")?.into_iter().next();
+    let row = row.ok_or_else(|| ApiError::internal("node missing after upsert"))?;
+    Reply::json(if existed { 200 } else { 201 }, &row.into_view(ctx.now_ms, stale_after_s))
+}
+
+pub async fn get(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
+    let id = NodeId::parse("node_id", id)?;
+    let stale_after_s = ctx.config.stale_after_s.clone()?;
+    let d1 = db::database(&ctx.env)?;
+    let s = db::stmt(&d1, &format!("{NODE_SELECT} WHERE n.node_id = ?1"), &[text(id.as_str())])?;
+    match db::first::<NodeRow>(s, "get node").await? {
+        Some(row) => Reply::json(200, &row.into_view(ctx.now_ms, stale_after_s)),
+        None => Err(ApiError::not_found(format!("node {id} is not registered"))),
+    }
+}
+
+pub async fn list(ctx: &mut Ctx, query: &[(String, String)]) -> Result<Reply, ApiError> {
+    let filter = NodeListFilter::parse(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let stale_after_s = ctx.config.stale_after_s.clone()?;
+    let d1 = db::database(&ctx.env)?;
+    let s = match filter.region {
+        Some(r) => db::stmt(&d1, &format!("{NODE_SELECT} WHERE n.region = ?1 ORDER BY n.node_id"), &[text(r.as_str())])?,
+        None => db::stmt(&d1, &format!("{NODE_SELECT} ORDER BY n.node_id"), &[])?,
+    };
+    let nodes: Vec<NodeView> = db::all::<NodeRow>(s, "list nodes")
+        .await?
+        .into_iter()
+        .map(|row| row.into_view(ctx.now_ms, stale_after_s))
+        .filter(|v| filter.stale.is_none_or(|want| v.stale == want))
+        .collect();
+    Reply::json(200, &serde_json::json!({ "nodes": nodes }))
+}
+
+pub async fn delete(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
+    let id = NodeId::parse("node_id", id)?;
+    let d1 = db::database(&ctx.env)?;
+    // Every statement carries the same guard, so a job placed on the node between our check and
+    // the delete cannot be orphaned: the batch is one transaction.
+    let guard = "NOT EXISTS (SELECT 1 FROM provision_jobs WHERE target_server_id = ?1 AND status IN ('pending', 'dispatched'))";
+    let stmts = vec![
+        db::stmt(&d1, &format!("DELETE FROM server_metrics_snapshots WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
+        db::stmt(&d1, &format!("DELETE FROM server_metrics WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
+        db::stmt(&d1, &format!("DELETE FROM nodes WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
+        db::stmt(&d1, "SELECT COUNT(*) AS n FROM nodes WHERE node_id = ?1", &[text(id.as_str())])?,
+    ];
+    let results = db::batch(&d1, stmts, "delete node").await?;
+    if db::changes(&results[2])? > 0 {
+        return Reply::json(200, &serde_json::json!({ "node_id": id, "deleted": true }));
+    }
+    #[derive(Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    let still_there = results[3].results::<Count>().or_internal("count")?.first().is_some_and(|c| c.n > 0.0);
+    if still_there {
+        Err(ApiError::conflict("node_has_active_jobs", format!("node {id} has pending or dispatched provision jobs")))
+    } else {
+        Err(ApiError::not_found(format!("node {id} is not registered")))
+    }
+}
