@@ -43,7 +43,7 @@ pub fn check_mode(path: &Path, mode: u32) -> Result<(), String> {
 /// Checks the mode of the file actually opened (not a second `stat` of the path), so the file
 /// cannot be swapped between the check and the read.
 pub fn read(path: &Path, insecure_permissions_ok: bool) -> Result<ApiKey, String> {
-    let mut file =
+    let file =
         File::open(path).map_err(|e| format!("cannot open key file {}: {e}", path.display()))?;
     let meta = file
         .metadata()

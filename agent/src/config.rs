@@ -126,7 +126,9 @@ impl Raw {
 
     fn err(&self, key: &str, msg: impl fmt::Display) -> ConfigError {
         match self.values.get(key) {
-            Some((Origin::Line(n), _)) => ConfigError(format!("{} line {n}: {key}: {msg}", self.file)),
+            Some((Origin::Line(n), _)) => {
+                ConfigError(format!("{} line {n}: {key}: {msg}", self.file))
+            }
             Some((Origin::Env(var), _)) => ConfigError(format!("{var} (overrides {key}): {msg}")),
             None => ConfigError(format!("{}: {key}: {msg}", self.file)),
         }
@@ -143,12 +145,16 @@ impl Raw {
         };
         match text.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(self.err(key, format!("expected an integer {min}-{max}, got {text:?}"))),
+            _ => Err(self.err(
+                key,
+                format!("expected an integer {min}-{max}, got {text:?}"),
+            )),
         }
     }
 
     fn millis(&self, key: &str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
-        self.number(key, default, min, max).map(Duration::from_millis)
+        self.number(key, default, min, max)
+            .map(Duration::from_millis)
     }
 
     fn boolean(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
@@ -181,7 +187,9 @@ pub fn parse(
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(ConfigError(format!("{file} line {n}: expected key = value")));
+            return Err(ConfigError(format!(
+                "{file} line {n}: expected key = value"
+            )));
         };
         let key = key.trim();
         let Some(known) = KNOWN_KEYS.iter().copied().find(|k| *k == key) else {
@@ -244,10 +252,8 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
 /// plane on this machine (wrangler dev, tests).
 fn check_url(text: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL ({e}): {text:?}"))?;
-    let loopback = matches!(
-        url.host_str(),
-        Some("localhost") | Some("[::1]")
-    ) || url.host_str().is_some_and(|h| h.starts_with("127."));
+    let loopback = matches!(url.host_str(), Some("localhost") | Some("[::1]"))
+        || url.host_str().is_some_and(|h| h.starts_with("127."));
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -313,7 +319,10 @@ fn tenant_method(raw: &Raw) -> Result<TenantMethod, ConfigError> {
             ))
         }
     };
-    for key in KNOWN_KEYS.iter().filter(|k| k.starts_with("tenant_") && **k != "tenant_method") {
+    for key in KNOWN_KEYS
+        .iter()
+        .filter(|k| k.starts_with("tenant_") && **k != "tenant_method")
+    {
         if raw.get(key).is_some() && !allowed.contains(key) {
             return Err(raw.err(key, format!("does not apply to tenant_method = {method}")));
         }
@@ -347,7 +356,10 @@ tenant_method = none
     fn minimal_file_gets_defaults() {
         let c = ok(MINIMAL);
         assert_eq!(c.control_plane_url, "https://cp.example.com");
-        assert_eq!(c.metrics_url(), "https://cp.example.com/internal/server-metrics");
+        assert_eq!(
+            c.metrics_url(),
+            "https://cp.example.com/internal/server-metrics"
+        );
         assert_eq!(c.node_id.as_str(), "hz-sg-01");
         assert_eq!(c.api_key_file, PathBuf::from(DEFAULT_KEY_FILE));
         assert_eq!(c.disk_mount, PathBuf::from("/"));
@@ -363,6 +375,20 @@ tenant_method = none
                 max: Duration::from_secs(8)
             }
         );
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let c = ok(include_str!("../agent.conf.example"));
+        assert_eq!(c.node_id.as_str(), "hz-sg-01");
+        assert!(matches!(
+            c.tenants,
+            TenantMethod::Directory {
+                only_dirs: true,
+                ..
+            }
+        ));
+        assert_eq!(c.retry.max_attempts, 4);
     }
 
     #[test]
@@ -384,7 +410,10 @@ max_attempts = 2
 backoff_base_ms = 10
 backoff_max_ms = 20
 "#);
-        assert_eq!(c.metrics_url(), "https://cp.example.com/base/internal/server-metrics");
+        assert_eq!(
+            c.metrics_url(),
+            "https://cp.example.com/base/internal/server-metrics"
+        );
         assert_eq!(c.api_key_file, PathBuf::from("/root/key"));
         assert_eq!(c.disk_mount, PathBuf::from("/home"));
         assert_eq!(c.cpu_sample, Duration::from_millis(500));
@@ -393,7 +422,11 @@ backoff_max_ms = 20
             TenantMethod::Directory {
                 path: PathBuf::from("/home/frappe/frappe-bench/sites"),
                 only_dirs: true,
-                exclude: vec!["assets".into(), "apps.txt".into(), "common_site_config.json".into()],
+                exclude: vec![
+                    "assets".into(),
+                    "apps.txt".into(),
+                    "common_site_config.json".into()
+                ],
             }
         );
         assert!(c.save_snapshot);
@@ -419,7 +452,11 @@ backoff_max_ms = 20
 
     #[test]
     fn http_is_allowed_for_loopback_only() {
-        for url in ["http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:1"] {
+        for url in [
+            "http://127.0.0.1:8787",
+            "http://localhost:8787/",
+            "http://[::1]:1",
+        ] {
             ok(&MINIMAL.replace("https://cp.example.com/", url));
         }
         let e = fails(&MINIMAL.replace("https://", "http://"));
@@ -444,7 +481,13 @@ backoff_max_ms = 20
         assert!(e.starts_with("CP_AGENT_NODE_ID (overrides node_id)"), "{e}");
 
         let empty = |var: &str| (var == "CP_AGENT_NODE_ID").then(String::new);
-        assert_eq!(parse("agent.conf", MINIMAL, &empty).unwrap().node_id.as_str(), "hz-sg-01");
+        assert_eq!(
+            parse("agent.conf", MINIMAL, &empty)
+                .unwrap()
+                .node_id
+                .as_str(),
+            "hz-sg-01"
+        );
     }
 
     #[test]
@@ -470,27 +513,54 @@ backoff_max_ms = 20
     #[test]
     fn bad_values() {
         for (extra, needle) in [
-            ("max_attempts = 0", "line 4: max_attempts: expected an integer 1-10"),
-            ("max_attempts = four", "expected an integer 1-10, got \"four\""),
-            ("cpu_sample_ms = 50", "cpu_sample_ms: expected an integer 100-10000"),
+            (
+                "max_attempts = 0",
+                "line 4: max_attempts: expected an integer 1-10",
+            ),
+            (
+                "max_attempts = four",
+                "expected an integer 1-10, got \"four\"",
+            ),
+            (
+                "cpu_sample_ms = 50",
+                "cpu_sample_ms: expected an integer 100-10000",
+            ),
             ("timeout_ms = -1", "timeout_ms: expected an integer"),
             ("save_snapshot = maybe", "expected true or false"),
-            ("backoff_base_ms = 500\nbackoff_max_ms = 100", "must not be below backoff_base_ms"),
+            (
+                "backoff_base_ms = 500\nbackoff_max_ms = 100",
+                "must not be below backoff_base_ms",
+            ),
             ("nod_id = x", "unknown key \"nod_id\""),
             ("node_id = again", "node_id repeated (first set on line 2)"),
             ("just some words", "line 4: expected key = value"),
-            ("tenant_dir = /srv/sites", "tenant_dir: does not apply to tenant_method = none"),
+            (
+                "tenant_dir = /srv/sites",
+                "tenant_dir: does not apply to tenant_method = none",
+            ),
         ] {
             let e = fails(&format!("{MINIMAL}{extra}\n"));
             assert!(e.contains(needle), "{extra:?}: {e}");
         }
         for (from, to, needle) in [
-            ("none", "sql", "expected command, directory or none, got \"sql\""),
+            (
+                "none",
+                "sql",
+                "expected command, directory or none, got \"sql\"",
+            ),
             ("hz-sg-01", "hz sg 01", "node_id: expected 1-64"),
             ("hz-sg-01", "...", "at least one letter or digit"),
             ("https://cp.example.com/", "cp.example.com", "not a URL"),
-            ("https://cp.example.com/", "ftp://cp.example.com", "unsupported scheme"),
-            ("https://cp.example.com/", "https://cp.example.com/?a=1", "query"),
+            (
+                "https://cp.example.com/",
+                "ftp://cp.example.com",
+                "unsupported scheme",
+            ),
+            (
+                "https://cp.example.com/",
+                "https://cp.example.com/?a=1",
+                "query",
+            ),
         ] {
             let e = fails(&MINIMAL.replace(from, to));
             assert!(e.contains(needle), "{to:?}: {e}");

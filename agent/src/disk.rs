@@ -56,7 +56,11 @@ mod tests {
     use super::*;
 
     fn counts(blocks: u64, bfree: u64, bavail: u64) -> BlockCounts {
-        BlockCounts { blocks, bfree, bavail }
+        BlockCounts {
+            blocks,
+            bfree,
+            bavail,
+        }
     }
 
     #[test]

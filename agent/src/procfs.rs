@@ -46,8 +46,11 @@ pub fn parse_cpu_times(stat: &str) -> Result<CpuTimes, ProcError> {
         .skip(1)
         .take(8)
         .map(|f| {
-            f.parse::<u64>()
-                .map_err(|_| err(format!("/proc/stat: `cpu` line has a non-number field {f:?}")))
+            f.parse::<u64>().map_err(|_| {
+                err(format!(
+                    "/proc/stat: `cpu` line has a non-number field {f:?}"
+                ))
+            })
         })
         .collect::<Result<_, _>>()?;
     if fields.len() < 4 {
@@ -117,9 +120,8 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, ProcError> {
     }
     Ok(MemInfo {
         total_kb: total.ok_or_else(|| err("/proc/meminfo: no MemTotal line"))?,
-        available_kb: available.ok_or_else(|| {
-            err("/proc/meminfo: no MemAvailable line (kernel older than 3.14?)")
-        })?,
+        available_kb: available
+            .ok_or_else(|| err("/proc/meminfo: no MemAvailable line (kernel older than 3.14?)"))?,
     })
 }
 
@@ -213,20 +215,36 @@ mod tests {
             // iowait stepping back: idle shrinks, counted as 0 idle, not a wrap-around.
             (times(1000, 900), times(1100, 890), 100.0),
         ] {
-            assert_eq!(cpu_pct(before, after).unwrap(), want, "{before:?} -> {after:?}");
+            assert_eq!(
+                cpu_pct(before, after).unwrap(),
+                want,
+                "{before:?} -> {after:?}"
+            );
         }
     }
 
     #[test]
     fn cpu_pct_refuses_no_elapsed_time_or_backwards_counters() {
-        assert!(cpu_pct(times(100, 50), times(100, 50)).unwrap_err().0.contains("cpu_sample_ms"));
-        assert!(cpu_pct(times(100, 50), times(90, 50)).unwrap_err().0.contains("backwards"));
+        assert!(cpu_pct(times(100, 50), times(100, 50))
+            .unwrap_err()
+            .0
+            .contains("cpu_sample_ms"));
+        assert!(cpu_pct(times(100, 50), times(90, 50))
+            .unwrap_err()
+            .0
+            .contains("backwards"));
     }
 
     #[test]
     fn memory_from_hetzner_sample() {
         let m = parse_meminfo(HETZNER_MEMINFO).unwrap();
-        assert_eq!(m, MemInfo { total_kb: 7_851_948, available_kb: 4_914_372 });
+        assert_eq!(
+            m,
+            MemInfo {
+                total_kb: 7_851_948,
+                available_kb: 4_914_372
+            }
+        );
         assert_eq!(memory_pct(m).unwrap(), 37.4);
     }
 
@@ -244,7 +262,10 @@ mod tests {
 
     #[test]
     fn meminfo_errors() {
-        assert!(parse_meminfo("MemAvailable: 10 kB\n").unwrap_err().0.contains("MemTotal"));
+        assert!(parse_meminfo("MemAvailable: 10 kB\n")
+            .unwrap_err()
+            .0
+            .contains("MemTotal"));
         assert!(parse_meminfo("MemTotal: lots kB\nMemAvailable: 1 kB\n")
             .unwrap_err()
             .0
@@ -253,7 +274,10 @@ mod tests {
 
     #[test]
     fn memory_pct_cases() {
-        let m = |total_kb, available_kb| MemInfo { total_kb, available_kb };
+        let m = |total_kb, available_kb| MemInfo {
+            total_kb,
+            available_kb,
+        };
         assert_eq!(memory_pct(m(1000, 250)).unwrap(), 75.0);
         assert_eq!(memory_pct(m(1000, 1000)).unwrap(), 0.0);
         assert_eq!(memory_pct(m(1000, 0)).unwrap(), 100.0);

@@ -18,7 +18,10 @@ pub struct RetryPolicy {
 /// What one attempt produced, as far as the policy cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
-    Status { code: u16, retry_after: Option<Duration> },
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
     /// Connection refused, DNS failure, TLS failure, timeout: the request may not have arrived.
     Network(String),
 }
@@ -52,7 +55,12 @@ pub fn verdict(attempt: &Attempt) -> Verdict {
 /// half is drawn at random, so the wait is in `[step/2, step]`: it still grows, yet nodes spread
 /// out. A server's `Retry-After` is honoured but capped at `max`, so a hostile or buggy value cannot
 /// stall the agent past its systemd timeout.
-pub fn backoff(policy: &RetryPolicy, failed: u32, retry_after: Option<Duration>, random: u64) -> Duration {
+pub fn backoff(
+    policy: &RetryPolicy,
+    failed: u32,
+    retry_after: Option<Duration>,
+    random: u64,
+) -> Duration {
     if let Some(wait) = retry_after {
         return wait.min(policy.max);
     }
@@ -121,7 +129,11 @@ pub fn run(
         let last = send(attempts);
         let v = verdict(&last);
         if v != Verdict::Transient || attempts >= max_attempts {
-            return Run { last, verdict: v, attempts };
+            return Run {
+                last,
+                verdict: v,
+                attempts,
+            };
         }
         let retry_after = match &last {
             Attempt::Status { retry_after, .. } => *retry_after,
@@ -142,7 +154,10 @@ mod tests {
     };
 
     fn status(code: u16) -> Attempt {
-        Attempt::Status { code, retry_after: None }
+        Attempt::Status {
+            code,
+            retry_after: None,
+        }
     }
 
     #[test]
@@ -167,24 +182,30 @@ mod tests {
         ] {
             assert_eq!(verdict(&status(code)), want, "{code}");
         }
-        assert_eq!(verdict(&Attempt::Network("refused".into())), Verdict::Transient);
+        assert_eq!(
+            verdict(&Attempt::Network("refused".into())),
+            Verdict::Transient
+        );
     }
 
     #[test]
     fn backoff_grows_then_caps() {
         let lowest = |failed| backoff(&POLICY, failed, None, 0);
         let ms = |n| Duration::from_millis(n);
-        assert_eq!([lowest(1), lowest(2), lowest(3), lowest(4), lowest(9)], [
-            ms(500),
-            ms(1000),
-            ms(2000),
-            ms(4000),
-            ms(4000)
-        ]);
+        assert_eq!(
+            [lowest(1), lowest(2), lowest(3), lowest(4), lowest(9)],
+            [ms(500), ms(1000), ms(2000), ms(4000), ms(4000)]
+        );
         let highest = |failed| backoff(&POLICY, failed, None, 500 * (1 << (failed - 1).min(3)));
-        assert_eq!([highest(1), highest(2), highest(3), highest(4)], [ms(1000), ms(2000), ms(4000), ms(8000)]);
+        assert_eq!(
+            [highest(1), highest(2), highest(3), highest(4)],
+            [ms(1000), ms(2000), ms(4000), ms(8000)]
+        );
         // Absurd attempt numbers neither overflow nor pass the cap.
-        assert_eq!(backoff(&POLICY, u32::MAX, None, u64::MAX), ms(4000) + ms(u64::MAX % 4001));
+        assert_eq!(
+            backoff(&POLICY, u32::MAX, None, u64::MAX),
+            ms(4000) + ms(u64::MAX % 4001)
+        );
         assert!(backoff(&POLICY, u32::MAX, None, u64::MAX) <= POLICY.max);
     }
 
@@ -214,7 +235,11 @@ mod tests {
 
     #[test]
     fn tiny_base_still_works() {
-        let p = RetryPolicy { max_attempts: 3, base: Duration::from_millis(1), max: Duration::from_millis(1) };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+        };
         for r in [0, 1, 2, u64::MAX] {
             let d = backoff(&p, 1, None, r);
             assert!(d <= Duration::from_millis(1), "{d:?}");
@@ -277,13 +302,19 @@ mod tests {
         let (r, waits) = drive(POLICY, &[Attempt::Network("connection refused".into())]);
         assert_eq!((r.verdict, r.attempts), (Verdict::Transient, 4));
         assert_eq!(waits.len(), 3);
-        let once = RetryPolicy { max_attempts: 1, ..POLICY };
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..POLICY
+        };
         assert_eq!(drive(once, &[status(500)]).0.attempts, 1);
     }
 
     #[test]
     fn retry_after_from_429_is_used() {
-        let limited = Attempt::Status { code: 429, retry_after: Some(Duration::from_secs(2)) };
+        let limited = Attempt::Status {
+            code: 429,
+            retry_after: Some(Duration::from_secs(2)),
+        };
         let (r, waits) = drive(POLICY, &[limited, status(200)]);
         assert_eq!(r.verdict, Verdict::Success);
         assert_eq!(waits, vec![Duration::from_secs(2)]);

@@ -7,7 +7,7 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -47,9 +47,9 @@ pub fn count_lines(output: &str) -> u64 {
 
 /// Hidden entries (`.build`, `.git`) are never tenants; `exclude` names the visible non-tenant
 /// entries of the layout (for Frappe: `assets`, `apps.txt`, `common_site_config.json`, ...).
-pub fn count_directory(path: &PathBuf, only_dirs: bool, exclude: &[String]) -> Result<u64, String> {
-    let entries = fs::read_dir(path)
-        .map_err(|e| format!("tenant directory {}: {e}", path.display()))?;
+pub fn count_directory(path: &Path, only_dirs: bool, exclude: &[String]) -> Result<u64, String> {
+    let entries =
+        fs::read_dir(path).map_err(|e| format!("tenant directory {}: {e}", path.display()))?;
     let mut n = 0;
     for entry in entries {
         let entry = entry.map_err(|e| format!("tenant directory {}: {e}", path.display()))?;
@@ -59,7 +59,11 @@ pub fn count_directory(path: &PathBuf, only_dirs: bool, exclude: &[String]) -> R
             continue;
         }
         // metadata() follows symlinks: a site linked in from elsewhere still counts as a dir.
-        if only_dirs && !fs::metadata(entry.path()).map(|m| m.is_dir()).unwrap_or(false) {
+        if only_dirs
+            && !fs::metadata(entry.path())
+                .map(|m| m.is_dir())
+                .unwrap_or(false)
+        {
             continue;
         }
         n += 1;
@@ -189,7 +193,11 @@ mod tests {
         let started = Instant::now();
         let e = count_command("sleep 30 | cat", Duration::from_millis(200)).unwrap_err();
         assert!(e.contains("timed out"), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     fn frappe_sites() -> TempDir {
@@ -216,7 +224,11 @@ mod tests {
         assert_eq!(count(&method(true, &[])).unwrap(), 4);
         assert_eq!(count(&method(true, &["assets"])).unwrap(), 3);
         assert_eq!(
-            count(&method(false, &["assets", "apps.txt", "common_site_config.json"])).unwrap(),
+            count(&method(
+                false,
+                &["assets", "apps.txt", "common_site_config.json"]
+            ))
+            .unwrap(),
             3
         );
     }

@@ -46,7 +46,8 @@ fn fleet(size: usize, seed: u64) -> Vec<FleetNode> {
                 tenant_count: rng.below(45) as u32,
                 updated_at_ms: NOW_MS - if (10..15).contains(&roll) { 900_000 } else { rng.below(300_000) as i64 },
             });
-            FleetNode { node_id: format!("hz-sg-{:03}-{i}", rng.below(1000)), status, metrics, reserved: rng.below(3) as u32 }
+            let node_id = format!("hz-sg-{:03}-{i}", rng.below(1000));
+            FleetNode { node_id, status, metrics, reserved: rng.below(3) as u32 }
         })
         .collect()
 }

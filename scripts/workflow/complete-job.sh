@@ -10,7 +10,7 @@
 #          already final with the other status, or was never dispatched); 1 anything else
 #          (bad env, refused, control plane unreachable after retries).
 set -euo pipefail
-# shellcheck source=scripts/workflow/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_env CONTROL_PLANE_URL INTERNAL_API_KEY JOB_ID
@@ -51,7 +51,7 @@ if ! CP_MAX_ATTEMPTS=${CP_MAX_ATTEMPTS:-6} cp_request POST "$path" "$body"; then
     trace_event workflow.completed conflict "$(json_obj outcome="$status" http_status=409)"
     exit 3
   fi
-  die "reporting job $JOB_ID as $status failed: $(cp_error)"
+  die "could not report job $JOB_ID as $status: $(cp_error)"
 fi
 
 log "job $JOB_ID recorded as $status${NODE_ID:+ on node $NODE_ID}"

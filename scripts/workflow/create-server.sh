@@ -21,7 +21,7 @@
 # Exit:    0 created; 1 pulumi failed, no usable IP, or bad inputs.
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=scripts/workflow/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 
 require_env REGION JOB_ID
@@ -59,8 +59,10 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 cd "$pulumi_dir"
 # pulumi's own chatter goes to stderr so stdout stays key=value when GITHUB_OUTPUT is unset.
 run_pulumi() {
+  local what=$1
+  [[ -z ${2:-} || ${2:-} == -* ]] || what+=" $2"
   log "pulumi $*"
-  pulumi "$@" >&2 || die "pulumi $1 $2 failed (stack $stack; see the log above)"
+  pulumi "$@" >&2 || die "pulumi $what failed (stack $stack; see the log above)"
 }
 
 trace_event workflow.pulumi_up_started started "$(json_obj stack="$stack" region="$REGION" node_id="$node_id")"

@@ -11,15 +11,24 @@
 #   INTERNAL_API_KEY       Bearer key for /internal/*; never printed, never put on a command line
 #   TRACE_ID, JOB_ID, TENANT_ID   used by trace_event (trace posting is skipped without TRACE_ID)
 #   GITHUB_OUTPUT          when set, emit_output appends key=value there; else prints to stdout
-#   PROVISION_ERROR_FILE   when set, die() records the first error there for complete-job.sh
+#   PROVISION_ERROR_FILE   die() records the first error there for complete-job.sh (default on
+#                          GitHub: $RUNNER_TEMP/provision-error.txt, shared by the job's steps)
 #   CP_MAX_ATTEMPTS (4), CP_RETRY_DELAY (2 s, doubled per retry), CP_MAX_TIME (30 s per try)
 
-SCRIPT_NAME=${SCRIPT_NAME:-$(basename "${BASH_SOURCE[1]:-$0}" .sh)}
+if [[ -z ${SCRIPT_NAME:-} ]]; then
+  SCRIPT_NAME=${BASH_SOURCE[1]:-$0}
+  SCRIPT_NAME=${SCRIPT_NAME##*/}
+  SCRIPT_NAME=${SCRIPT_NAME%.sh}
+fi
+PROVISION_ERROR_FILE=${PROVISION_ERROR_FILE:-${RUNNER_TEMP:+$RUNNER_TEMP/provision-error.txt}}
 # Byte semantics everywhere: [a-z0-9] and [[:graph:]] mean ASCII, as in the Worker's rules.
 export LC_ALL=C
 
+# Used by the scripts that source this file.
+# shellcheck disable=SC2034
 NODE_ID_RE='^[A-Za-z0-9._-]{1,64}$'
 EVENT_RE='^[a-z0-9_.-]{1,64}$'
+# shellcheck disable=SC2034
 TENANT_ID_RE='^[A-Za-z0-9._-]{1,128}$'
 TRACE_ID_RE='^trace_[[:graph:]]{0,122}$'
 

@@ -8,7 +8,7 @@
 #          a re-run); 1 refused, unreachable, or NODE_ID already names a node at another host
 #          (a node id collision: nothing is overwritten).
 set -euo pipefail
-# shellcheck source=scripts/workflow/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_env CONTROL_PLANE_URL INTERNAL_API_KEY NODE_ID REGION HOST
@@ -19,7 +19,7 @@ path="/internal/nodes/$(urlencode "$NODE_ID")"
 if cp_request GET "$path"; then
   existing=$(jq -r '.host // empty' <<<"$CP_BODY" 2>/dev/null || true)
   if [[ $existing != "$HOST" ]]; then
-    die "node id $NODE_ID is already registered at host '$existing', not $HOST: refusing to overwrite it (set NODE_ID to choose another id)"
+    die "node id $NODE_ID is already registered at host '$existing', not $HOST: refusing to overwrite it; the new server at $HOST is not registered (register it by hand with another NODE_ID)"
   fi
   log "node $NODE_ID is already registered at $HOST (a re-run): updating it"
 elif [[ $CP_STATUS != 404 ]]; then
@@ -34,7 +34,7 @@ body=$(jq -cn --arg node_id "$NODE_ID" --arg region "$REGION" --arg host "$HOST"
             | with_entries(select(.value != "")))}
   + (if $provider_server_id != "" then {provider_server_id: $provider_server_id} else {} end)')
 
-cp_request POST /internal/nodes "$body" || die "registering node $NODE_ID failed: $(cp_error)"
+cp_request POST /internal/nodes "$body" || die "registering node $NODE_ID failed, the server at $HOST is not registered: $(cp_error)"
 case $CP_STATUS in
   201) log "node $NODE_ID registered at $HOST" ;;
   *) log "node $NODE_ID updated at $HOST (HTTP $CP_STATUS)" ;;

@@ -5,7 +5,7 @@
 # Outputs: host=<IP or DNS name>, node_id=<TARGET_SERVER_ID>.
 # Exit:    0 resolved; 1 unknown node (404), unusable answer, or the control plane unreachable.
 set -euo pipefail
-# shellcheck source=scripts/workflow/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_env CONTROL_PLANE_URL INTERNAL_API_KEY TARGET_SERVER_ID

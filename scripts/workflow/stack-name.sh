@@ -13,11 +13,13 @@
 # Exit: 0 ok; 1 tenant_id cannot form a stack name, or a missing/invalid REGION; 2 usage.
 set -euo pipefail
 export LC_ALL=C
-# shellcheck source=scripts/workflow/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 safe_id() {
   local s
+  # ASCII ranges on purpose: lower-casing is ASCII only, as in the Worker.
+  # shellcheck disable=SC2018,SC2019
   s=$(printf '%s' "$1" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9' '-' | tr -s '-')
   s=${s#-}
   s=${s%-}

@@ -5,9 +5,10 @@
 #          TARGET_SERVER_ID; DEDICATED (compared with "true"); SUBDOMAIN_SLUG; CANONICAL_HOSTNAME;
 #          TRACE_ID (optional; when set an invalid run posts workflow.invalid_inputs).
 # Outputs: create_new_server=true|false, dedicated=true|false (normalised, for `if:` conditions).
+# Trace:   workflow.started (valid; with the run's URL on GitHub) or workflow.invalid_inputs.
 # Exit:    0 valid; 1 invalid (every problem listed on stderr).
 set -euo pipefail
-# shellcheck source=scripts/workflow/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 errors=()
@@ -84,3 +85,9 @@ fi
 emit_output create_new_server "$(bool_word "$create_raw")"
 emit_output dedicated "$(bool_word "$dedicated_raw")"
 log "inputs ok: job $job_id, tenant $tenant_id, region $region, $(bool_true "$create_raw" && echo "new server" || echo "node $target")"
+started=(region="$region" create_new_server="$(bool_word "$create_raw")" dedicated="$(bool_word "$dedicated_raw")")
+[[ -z $target ]] || started+=(target_server_id="$target")
+if [[ -n ${GITHUB_RUN_ID:-} && -n ${GITHUB_REPOSITORY:-} ]]; then
+  started+=(run_url="${GITHUB_SERVER_URL:-https://github.com}/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID")
+fi
+trace_event workflow.started started "$(json_obj "${started[@]}")"

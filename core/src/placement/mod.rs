@@ -12,16 +12,17 @@
 //! - a use-existing answer names an eligible node, a new-server answer names none;
 //! - every node of the fleet appears once in `candidates`, whatever decided.
 
-use std::cmp::Ordering;
-
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::{NodeStatus, PlanTier, Policy, Region};
 use crate::error::ApiError;
 use crate::stack::pulumi_stack;
 
+mod rank;
 #[cfg(test)]
 mod tests;
+
+use rank::RankKey;
 
 pub const ALGORITHM: &str = "decidePlacement_unified_v1";
 
@@ -88,6 +89,13 @@ pub enum DecisionReason {
 }
 
 impl DecisionReason {
+    pub const ALL: [DecisionReason; 4] = [
+        DecisionReason::DedicatedPlan,
+        DecisionReason::OneTenantOneServerPolicy,
+        DecisionReason::LeastLoadedEligibleNode,
+        DecisionReason::NoEligibleNode,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DecisionReason::DedicatedPlan => "dedicated_plan",
@@ -228,6 +236,19 @@ pub struct ClusterSummary {
     pub draining: usize,
 }
 
+impl ClusterSummary {
+    fn count(assessments: &[Assessment]) -> Self {
+        let mut c = ClusterSummary { nodes: assessments.len(), ..ClusterSummary::default() };
+        for a in assessments {
+            c.eligible += usize::from(a.reasons.is_empty());
+            c.stale += usize::from(a.reasons.contains(IneligibleReason::StaleMetrics));
+            c.no_metrics += usize::from(a.reasons.contains(IneligibleReason::NoMetrics));
+            c.draining += usize::from(a.reasons.contains(IneligibleReason::NodeDraining));
+        }
+        c
+    }
+}
+
 /// The compute response of the SPEC, field for field.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlacementDecision {
@@ -279,21 +300,11 @@ pub fn decide_placement(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> Resu
     let stack = pulumi_stack(dedicated, input.region, input.tenant_id)?;
 
     let assessments: Vec<Assessment> = fleet.iter().map(|n| assess(n, &input.thresholds, input.now_ms)).collect();
-    let mut order: Vec<usize> = (0..fleet.len()).collect();
-    order.sort_unstable_by(|&a, &b| rank(&assessments[a], &assessments[b], &fleet[a].node_id, &fleet[b].node_id));
-
-    let mut cluster = ClusterSummary { nodes: fleet.len(), ..ClusterSummary::default() };
-    let candidates: Vec<Candidate> = order
-        .iter()
-        .map(|&i| {
-            let (node, a) = (&fleet[i], &assessments[i]);
-            cluster.eligible += usize::from(a.reasons.is_empty());
-            cluster.stale += usize::from(a.reasons.contains(IneligibleReason::StaleMetrics));
-            cluster.no_metrics += usize::from(a.reasons.contains(IneligibleReason::NoMetrics));
-            cluster.draining += usize::from(a.reasons.contains(IneligibleReason::NodeDraining));
-            candidate(node, a)
-        })
-        .collect();
+    let mut order: Vec<RankKey> =
+        fleet.iter().zip(&assessments).enumerate().map(|(i, (n, a))| RankKey::new(i, a, &n.node_id)).collect();
+    order.sort_unstable_by(|a, b| a.cmp(b, fleet));
+    let candidates: Vec<Candidate> =
+        order.iter().map(|key| candidate(&fleet[key.idx()], &assessments[key.idx()])).collect();
 
     let best = candidates.first().filter(|c| c.eligible).map(|c| &c.node_id);
     let (target, reason) = if dedicated {
@@ -320,7 +331,7 @@ pub fn decide_placement(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> Resu
         decision_reason: reason,
         region: input.region,
         candidates,
-        cluster,
+        cluster: ClusterSummary::count(&assessments),
         thresholds: input.thresholds,
         tenant_id: input.tenant_id.map(str::to_string),
     })
@@ -383,17 +394,6 @@ fn headroom_score(memory_pct: f64, cpu_pct: Option<f64>, effective: u32, th: &Th
             (m + t + c) / 3.0
         }
         None => (m + t) / 2.0,
-    }
-}
-
-/// Eligible first (higher score, then fewer effective tenants, then node_id), then ineligible by
-/// node_id. `total_cmp` keeps this a total order even for a NaN that slipped past validation.
-fn rank(a: &Assessment, b: &Assessment, a_id: &str, b_id: &str) -> Ordering {
-    match (a.score, b.score) {
-        (Some(sa), Some(sb)) => sb.total_cmp(&sa).then(a.effective.cmp(&b.effective)).then_with(|| a_id.cmp(b_id)),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => a_id.cmp(b_id),
     }
 }
 

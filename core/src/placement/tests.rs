@@ -13,7 +13,13 @@ fn node(spec: &str) -> FleetNode {
     let mut words = spec.split_whitespace();
     let node_id = words.next().expect("node id").to_string();
     let mut n = FleetNode { node_id, status: NodeStatus::Active, metrics: None, reserved: 0 };
-    let mut m = NodeMetrics { cpu_pct: Some(10.0), memory_pct: Some(10.0), disk_pct: Some(10.0), tenant_count: 0, updated_at_ms: NOW_MS };
+    let mut m = NodeMetrics {
+        cpu_pct: Some(10.0),
+        memory_pct: Some(10.0),
+        disk_pct: Some(10.0),
+        tenant_count: 0,
+        updated_at_ms: NOW_MS,
+    };
     let mut has_metrics = true;
     let pct = |v: &str| if v == "?" { None } else { Some(v.parse::<f64>().unwrap()) };
     for w in words {
@@ -120,6 +126,8 @@ const SCENARIOS: &[(&str, &str, &[&str], &str)] = &[
     ("equal score: fewer effective tenants", "basic", &["a m=20 t=10", "b m=40 t=0"], "least_loaded_eligible_node b | b: | a:"),
     ("equal score and tenants: node_id", "basic", &["b", "a"], "least_loaded_eligible_node a | a: | b:"),
     ("node_id in byte order", "basic", &["n9", "n10", "N1"], "least_loaded_eligible_node N1 | N1: | n10: | n9:"),
+    ("ids sharing more than 16 bytes", "basic", &["node-with-a-long-prefix-b", "node-with-a-long-prefix-a", "node-with-a-long", "node-with-a-long-prefix-c -", "node-with-a-long-prefix -"],
+        "least_loaded_eligible_node node-with-a-long | node-with-a-long: | node-with-a-long-prefix-a: | node-with-a-long-prefix-b: | node-with-a-long-prefix: no_metrics | node-with-a-long-prefix-c: no_metrics"),
     ("eligible by rank, then ineligible by id", "basic", &["d m=70", "c draining", "b m=10", "a -"],
         "least_loaded_eligible_node b | b: | d: | a: no_metrics | c: node_draining"),
     ("nothing eligible", "basic", &["a draining", "b m=95", "c -"],
@@ -150,7 +158,7 @@ fn every_reason_code_is_covered_by_a_scenario() {
     for r in IneligibleReason::ALL {
         assert!(all.contains(r.as_str()), "{}", r.as_str());
     }
-    for r in [DecisionReason::DedicatedPlan, DecisionReason::OneTenantOneServerPolicy, DecisionReason::LeastLoadedEligibleNode, DecisionReason::NoEligibleNode] {
+    for r in DecisionReason::ALL {
         assert!(all.contains(r.as_str()), "{}", r.as_str());
     }
 }
@@ -270,8 +278,20 @@ fn legacy_dry_run_shape() {
     );
     let d = decide("enterprise tenant=acme", &[]);
     let v = serde_json::to_value(legacy_dry_run_view(&d)).unwrap();
-    assert_eq!((&v["createNewServer"], &v["targetServerId"], &v["dedicated"]), (&json!(true), &json!(null), &json!(true)));
+    assert_eq!(v["createNewServer"], json!(true));
+    assert_eq!(v["targetServerId"], json!(null));
+    assert_eq!(v["dedicated"], json!(true));
     assert_eq!(v["reason"], "dedicated_plan");
+}
+
+#[test]
+fn score_bits_sort_like_total_cmp() {
+    let next_after_075 = f64::from_bits(0.75f64.to_bits() + 1);
+    let mut xs = [f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, -1e-300, 0.75, next_after_075];
+    let mut by_bits = xs;
+    xs.sort_by(f64::total_cmp);
+    by_bits.sort_by_key(|x| rank::total_order_bits(*x));
+    assert_eq!(xs.map(f64::to_bits), by_bits.map(f64::to_bits));
 }
 
 #[test]
@@ -288,7 +308,11 @@ fn reasons_iterate_in_the_fixed_order_whatever_the_insert_order() {
 
 fn pct() -> impl Strategy<Value = Option<f64>> {
     // Coarse steps make equal scores common, so the tie-breaks are exercised.
-    prop_oneof![1 => Just(None), 6 => (0u32..=10).prop_map(|x| Some(f64::from(x) * 10.0)), 1 => (0.0..100.0f64).prop_map(Some)]
+    prop_oneof![
+        1 => Just(None),
+        6 => (0u32..=10).prop_map(|x| Some(f64::from(x) * 10.0)),
+        1 => (0.0..100.0f64).prop_map(Some),
+    ]
 }
 
 fn age_ms() -> impl Strategy<Value = i64> {
@@ -306,7 +330,8 @@ fn fleet_node() -> impl Strategy<Value = (&'static str, FleetNode)> {
             updated_at_ms: NOW_MS - age,
         })
     });
-    let prefix = prop::sample::select(vec!["hz-sg-", "a", "B", "node-", ""]);
+    // The long prefix makes ids share more than 16 bytes, past the sort's fast path.
+    let prefix = prop::sample::select(vec!["hz-sg-", "a", "B", "node-", "", "hz-sg-long-shared-prefix-"]);
     (prefix, status, metrics, 0u32..6).prop_map(|(prefix, status, metrics, reserved)| {
         (prefix, FleetNode { node_id: String::new(), status, metrics, reserved })
     })
@@ -370,8 +395,17 @@ proptest! {
             prop_assert_eq!(c.eligible, c.reasons.is_empty());
             prop_assert_eq!(c.eligible, c.score.is_some());
             if c.reasons.contains(IneligibleReason::NoMetrics) {
-                prop_assert!(c.reasons.iter().all(|r| matches!(r, IneligibleReason::NoMetrics | IneligibleReason::NodeDraining)));
+                let only = [IneligibleReason::NodeDraining, IneligibleReason::NoMetrics];
+                prop_assert!(c.reasons.iter().all(|r| only.contains(&r)));
             }
+        }
+        // The rank, restated plainly: higher score, fewer effective tenants, node_id.
+        for pair in d.candidates[..eligible].windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let rank = b.score.unwrap().total_cmp(&a.score.unwrap())
+                .then(a.effective_tenants.cmp(&b.effective_tenants))
+                .then(a.node_id.cmp(&b.node_id));
+            prop_assert_eq!(rank, std::cmp::Ordering::Less);
         }
         for pair in d.candidates[eligible..].windows(2) {
             prop_assert!(pair[0].node_id < pair[1].node_id);
