@@ -56,6 +56,8 @@ CREATE TABLE provision_jobs (
   attempts           INTEGER NOT NULL DEFAULT 0,
   last_error         TEXT,
   node_id            TEXT,             -- the node the workflow reports at completion
+  lease_until        INTEGER,          -- a consumer is dispatching it until then (no double dispatch)
+  next_attempt_at    INTEGER NOT NULL, -- when a queue delivery is next expected (the outbox sweep's clock)
   created_at         INTEGER NOT NULL,
   updated_at         INTEGER NOT NULL,
   dispatched_at      INTEGER,
@@ -64,10 +66,10 @@ CREATE TABLE provision_jobs (
 -- At most one active job per tenant, enforced by the database rather than a read-then-write.
 CREATE UNIQUE INDEX provision_jobs_one_active_per_tenant
   ON provision_jobs (tenant_id) WHERE status IN ('pending', 'dispatched');
--- Reservations: jobs placed on a node.
-CREATE INDEX provision_jobs_target ON provision_jobs (target_server_id, status);
--- The outbox sweep: pending jobs by age.
-CREATE INDEX provision_jobs_status_created ON provision_jobs (status, created_at);
+-- Reservations: jobs placed on a node, by status and completion time.
+CREATE INDEX provision_jobs_target ON provision_jobs (target_server_id, status, completed_at);
+-- The outbox sweep: pending jobs whose expected delivery is overdue.
+CREATE INDEX provision_jobs_status_next ON provision_jobs (status, next_attempt_at);
 
 CREATE TABLE trace_events (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,

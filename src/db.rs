@@ -57,9 +57,6 @@ pub fn opt_text(v: Option<&str>) -> JsValue {
     v.map_or(JsValue::NULL, JsValue::from_str)
 }
 
-pub fn num(v: f64) -> JsValue {
-    JsValue::from_f64(v)
-}
 
 pub fn int(v: i64) -> JsValue {
     JsValue::from_f64(v as f64)

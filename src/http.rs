@@ -120,9 +120,14 @@ async fn dispatch(req: &mut Request, ctx: &mut Ctx, method: &str, path: &str) ->
         Route::MetricsPush => routes::metrics::push(ctx, &read_body(req).await?).await,
         Route::TraceEventPost => routes::trace_events::post(ctx, &read_body(req).await?).await,
         Route::TraceEventList => routes::trace_events::list(ctx, &query_pairs(req)?).await,
-        Route::PlacementCompute | Route::PlacementDryRun | Route::EnqueueProvision(_) | Route::JobGet(_) | Route::JobComplete(_) => {
-            Err(ApiError::not_found("route not implemented yet"))
+        Route::PlacementCompute => routes::placement::compute(ctx, &read_body(req).await?, false).await,
+        Route::PlacementDryRun => routes::placement::compute(ctx, &read_body(req).await?, true).await,
+        Route::EnqueueProvision(tenant) => {
+            let key = req.headers().get("idempotency-key").ok().flatten();
+            routes::provision::enqueue(ctx, &tenant, &read_body(req).await?, key).await
         }
+        Route::JobGet(id) => routes::jobs::get(ctx, &id).await,
+        Route::JobComplete(id) => routes::jobs::complete(ctx, &id, &read_body(req).await?).await,
     }
 }
 

@@ -6,17 +6,29 @@
 //! which drive the real Worker under `wrangler dev`.
 
 #[cfg(target_arch = "wasm32")]
+mod consumer;
+#[cfg(target_arch = "wasm32")]
 mod db;
+#[cfg(target_arch = "wasm32")]
+mod dispatch;
+#[cfg(target_arch = "wasm32")]
+mod fleet;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
+mod jobs;
+#[cfg(target_arch = "wasm32")]
 mod log;
 #[cfg(target_arch = "wasm32")]
+mod outbox;
+#[cfg(target_arch = "wasm32")]
 mod routes;
+#[cfg(target_arch = "wasm32")]
+mod scheduled;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
-    use worker::{event, Context, Env, Request, Response, Result};
+    use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
     #[event(start)]
     fn start() {
@@ -27,5 +39,18 @@ mod entry {
     #[event(fetch)]
     async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(crate::http::handle(req, env).await)
+    }
+
+    /// Acks or retries every message itself and always returns `Ok`: an `Err` would re-deliver
+    /// the whole batch, dispatching its successful messages twice.
+    #[event(queue)]
+    async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+        crate::consumer::handle_batch(batch, env).await;
+        Ok(())
+    }
+
+    #[event(scheduled)]
+    async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+        crate::scheduled::run(&env).await;
     }
 }

@@ -7,6 +7,8 @@
 
 use crate::domain::{Environment, Policy, Region};
 use crate::error::ApiError;
+use crate::placement::Thresholds;
+use crate::retry::RetryPolicy;
 
 pub type Setting<T> = Result<T, ApiError>;
 
@@ -44,6 +46,9 @@ pub struct Config {
     pub default_region: Setting<Region>,
     pub tenant_base_domain: Setting<String>,
     pub snapshot_retention_days: Setting<u32>,
+    /// The dispatcher's backoff (`DISPATCH_RETRY_BASE_SECONDS`, default 2, and
+    /// `DISPATCH_RETRY_MAX_SECONDS`, default 300); tests shorten it.
+    pub retry_policy: Setting<RetryPolicy>,
 }
 
 impl Config {
@@ -83,13 +88,32 @@ impl Config {
             snapshot_retention_days: with_default(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 30, |v| {
                 v.parse().ok()
             }),
+            retry_policy: retry_policy(get("DISPATCH_RETRY_BASE_SECONDS"), get("DISPATCH_RETRY_MAX_SECONDS")),
         }
+    }
+
+    /// The placement limits, or the first malformed one.
+    pub fn thresholds(&self) -> Setting<Thresholds> {
+        Ok(Thresholds {
+            memory_pct_max: self.memory_pct_max.clone()?,
+            disk_pct_max: self.disk_pct_max.clone()?,
+            max_tenants_per_node: self.max_tenants_per_node.clone()?,
+            stale_after_s: self.stale_after_s.clone()?,
+        })
     }
 
     /// Whether requests skip auth: only when asked for *and* in development.
     pub fn auth_bypass_ignored_in_production(&self) -> bool {
         self.skip_auth_requested && !matches!(self.environment, Ok(Environment::Development))
     }
+}
+
+fn retry_policy(base: Option<String>, max: Option<String>) -> Setting<RetryPolicy> {
+    let defaults = RetryPolicy::default();
+    let seconds = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=43_200).contains(n));
+    let base_delay_seconds = with_default(base, "DISPATCH_RETRY_BASE_SECONDS", defaults.base_delay_seconds, seconds)?;
+    let max_delay_seconds = with_default(max, "DISPATCH_RETRY_MAX_SECONDS", defaults.max_delay_seconds, seconds)?;
+    Ok(RetryPolicy { base_delay_seconds, max_delay_seconds, ..defaults })
 }
 
 fn pct(v: &str) -> Option<f64> {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod json;
 pub mod nodes;
+pub mod provision;
 pub mod routes;
 pub mod time;
 pub mod trace_events;

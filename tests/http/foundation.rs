@@ -27,22 +27,22 @@ pub fn suites() -> Vec<Suite> {
         },
         Suite {
             name: "freshness",
-            vars: vec![("METRICS_STALE_AFTER_SECONDS", "2")],
+            vars: vec![("METRICS_STALE_AFTER_SECONDS", "2".into())],
             cases: vec![("metrics_turn_stale_after_the_limit", metrics_turn_stale_after_the_limit)],
         },
         Suite {
             name: "no_key",
-            vars: vec![("INTERNAL_API_KEY", "")],
+            vars: vec![("INTERNAL_API_KEY", String::new())],
             cases: vec![("a_missing_key_fails_closed", a_missing_key_fails_closed)],
         },
         Suite {
             name: "bypass_in_production",
-            vars: vec![("SKIP_INTERNAL_API_AUTH", "true")],
+            vars: vec![("SKIP_INTERNAL_API_AUTH", "true".into())],
             cases: vec![("the_bypass_is_ignored_in_production", the_bypass_is_ignored_in_production)],
         },
         Suite {
             name: "bypass_in_development",
-            vars: vec![("SKIP_INTERNAL_API_AUTH", "true"), ("ENVIRONMENT", "development")],
+            vars: vec![("SKIP_INTERNAL_API_AUTH", "true".into()), ("ENVIRONMENT", "development".into())],
             cases: vec![("the_bypass_works_in_development", the_bypass_works_in_development)],
         },
     ]

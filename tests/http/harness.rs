@@ -40,7 +40,10 @@ pub fn build_once() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let started = Instant::now();
-        let status = quiet(Command::new("bash").arg("scripts/build.sh").current_dir(repo()))
+        // flock: several test processes may share this checkout; one builds at a time.
+        let lock = repo().join("target/.worker-build.lock");
+        let _ = std::fs::create_dir_all(repo().join("target"));
+        let status = quiet(Command::new("flock").arg(&lock).args(["bash", "scripts/build.sh"]).current_dir(repo()))
             .env_remove("CP_SKIP_BUILD")
             .stdout(Stdio::null())
             .status()

@@ -4,8 +4,13 @@
 //!
 //! `cargo test --test http -- NAME` runs only the cases whose `suite::case` name contains NAME.
 
+mod edges;
 mod foundation;
 mod harness;
+mod hostile;
+mod load;
+mod pipeline;
+mod placement;
 
 use harness::Worker;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,15 +21,18 @@ pub type Case = (&'static str, fn(&mut Worker));
 /// Cases that share one Worker started with `vars`.
 pub struct Suite {
     pub name: &'static str,
-    pub vars: Vec<(&'static str, &'static str)>,
+    /// `--var`s for this Worker (a suite may compute them, e.g. the URL of its fake GitHub).
+    pub vars: Vec<(&'static str, String)>,
     pub cases: Vec<Case>,
 }
 
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let suites: Vec<Suite> = foundation::suites()
+    let all = [foundation::suites(), placement::suites(), pipeline::suites(), edges::suites(), hostile::suites(), load::suites()];
+    let suites: Vec<Suite> = all
         .into_iter()
+        .flatten()
         .map(|mut s| {
             let suite_name = s.name;
             s.cases.retain(|(c, _)| wanted(&format!("{suite_name}::{c}")));
@@ -60,7 +68,8 @@ fn main() {
 
 fn run_suite(suite: &Suite) -> Vec<(String, bool)> {
     let mut results = Vec::new();
-    let worker = catch_unwind(|| Worker::start(suite.name, &suite.vars));
+    let vars: Vec<(&str, &str)> = suite.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let worker = catch_unwind(|| Worker::start(suite.name, &vars));
     let mut worker = match worker {
         Ok(w) => w,
         Err(_) => {

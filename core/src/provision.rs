@@ -1,0 +1,276 @@
+//! Provision jobs: the enqueue and completion requests, the job's answer shape, and the rules of
+//! its life (`pending` -> `dispatched` -> `succeeded` | `failed`; `pending` -> `failed`).
+
+use crate::domain::{JobStatus, PlanTier, Region};
+use crate::error::ApiError;
+use crate::ids::{is_dns_name, NodeId, SubdomainSlug, TenantId, TraceId};
+use crate::json::{parse_object, Fields};
+use crate::time::format_rfc3339;
+use serde::Serialize;
+
+/// Tier and region of a placement request: `plan_tier` (alias `tier`, default basic) and
+/// `region` (default `DEFAULT_REGION`). Unknown values are 400, never a silent default.
+fn tier_and_region(f: &mut Fields, default_region: Region) -> Result<(PlanTier, Region), ApiError> {
+    let tier = match f.opt_str_alias(&["plan_tier", "tier"])? {
+        Some(t) => PlanTier::parse("plan_tier", &t)?,
+        None => PlanTier::Basic,
+    };
+    let region = match f.opt_str("region")? {
+        Some(r) => Region::parse("region", &r)?,
+        None => default_region,
+    };
+    Ok((tier, region))
+}
+
+/// `POST /internal/placement/compute` and the legacy dry-run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputeRequest {
+    pub plan_tier: PlanTier,
+    pub region: Region,
+    /// Echoed, and used for a dedicated stack's name. Free text within bounds: a preview may ask
+    /// about an id the enqueue path would refuse, and the answer then says so.
+    pub tenant_id: Option<String>,
+}
+
+impl ComputeRequest {
+    pub fn parse(body: &[u8], default_region: Region) -> Result<Self, ApiError> {
+        let mut f = parse_object(body)?;
+        f.deny_unknown(&["plan_tier", "tier", "region", "tenant_id"])?;
+        let (plan_tier, region) = tier_and_region(&mut f, default_region)?;
+        let tenant_id = f.opt_str("tenant_id")?;
+        if let Some(t) = &tenant_id {
+            if t.is_empty() || t.chars().count() > 128 || t.chars().any(char::is_control) {
+                return Err(ApiError::bad_field("tenant_id", "tenant_id must be 1-128 characters without control characters"));
+            }
+        }
+        Ok(ComputeRequest { plan_tier, region, tenant_id })
+    }
+}
+
+/// `POST /internal/tenants/:tenant_id/enqueue-provision`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnqueueRequest {
+    pub tenant_id: TenantId,
+    pub plan_tier: PlanTier,
+    pub region: Region,
+    pub subdomain_slug: SubdomainSlug,
+    pub canonical_hostname: String,
+    /// None: the shell makes a fresh `trace_<uuid>`.
+    pub trace_id: Option<TraceId>,
+    pub idempotency_key: Option<String>,
+}
+
+impl EnqueueRequest {
+    pub fn parse(
+        tenant_id: &str,
+        body: &[u8],
+        idempotency_key: Option<&str>,
+        default_region: Region,
+        base_domain: &str,
+    ) -> Result<Self, ApiError> {
+        let tenant_id = TenantId::parse("tenant_id", tenant_id)?;
+        let idempotency_key = idempotency_key.map(parse_idempotency_key).transpose()?;
+        let mut f = parse_object(body)?;
+        f.deny_unknown(&["plan_tier", "tier", "region", "subdomain_slug", "canonical_hostname", "trace_id"])?;
+        let (plan_tier, region) = tier_and_region(&mut f, default_region)?;
+        let subdomain_slug = SubdomainSlug::parse("subdomain_slug", &f.req_str("subdomain_slug")?)?;
+        let canonical_hostname = match f.opt_str("canonical_hostname")? {
+            Some(h) if is_dns_name(&h) && h.contains('.') => h.to_ascii_lowercase(),
+            Some(_) => return Err(ApiError::bad_field("canonical_hostname", "canonical_hostname must be a DNS name such as acme.example.com")),
+            None => format!("{subdomain_slug}.{base_domain}"),
+        };
+        let trace_id = f.opt_str("trace_id")?.map(|t| TraceId::parse("trace_id", &t)).transpose()?;
+        Ok(EnqueueRequest { tenant_id, plan_tier, region, subdomain_slug, canonical_hostname, trace_id, idempotency_key })
+    }
+}
+
+/// `Idempotency-Key`: 1-128 printable ASCII characters.
+pub fn parse_idempotency_key(raw: &str) -> Result<String, ApiError> {
+    if (1..=128).contains(&raw.len()) && raw.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::bad_field("Idempotency-Key", "Idempotency-Key must be 1-128 printable ASCII characters"))
+    }
+}
+
+/// `POST /internal/provision-jobs/:job_id/complete`, called by the workflow at its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompleteRequest {
+    pub status: JobStatus,
+    pub node_id: Option<NodeId>,
+    pub error: Option<String>,
+}
+
+pub const MAX_ERROR_CHARS: usize = 2000;
+
+impl CompleteRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let mut f = parse_object(body)?;
+        f.deny_unknown(&["status", "node_id", "error"])?;
+        let status = JobStatus::parse("status", &f.req_str("status")?)?;
+        if !matches!(status, JobStatus::Succeeded | JobStatus::Failed) {
+            return Err(ApiError::bad_field("status", "status must be succeeded or failed"));
+        }
+        let node_id = f.opt_str("node_id")?.map(|n| NodeId::parse("node_id", &n)).transpose()?;
+        let error = f.opt_str("error")?;
+        if error.as_ref().is_some_and(|e| e.chars().count() > MAX_ERROR_CHARS) {
+            return Err(ApiError::bad_field("error", format!("error must be at most {MAX_ERROR_CHARS} characters")));
+        }
+        Ok(CompleteRequest { status, node_id, error })
+    }
+}
+
+/// What a completion does to a job in `current`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// `dispatched` -> the requested final state.
+    Apply,
+    /// The same final state again: 200, nothing changes (the workflow may retry its call).
+    AlreadyDone,
+}
+
+pub fn completion(job_id: &str, current: JobStatus, requested: JobStatus) -> Result<Completion, ApiError> {
+    match current {
+        JobStatus::Dispatched => Ok(Completion::Apply),
+        c if c == requested => Ok(Completion::AlreadyDone),
+        c => Err(ApiError::conflict("invalid_transition", format!("job {job_id} is {c}; it cannot become {requested}"))),
+    }
+}
+
+/// A job as stored (the shell converts its D1 row into this).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredJob {
+    pub job_id: String,
+    pub tenant_id: String,
+    pub status: String,
+    pub infra_mode: String,
+    pub dedicated: bool,
+    pub region: String,
+    pub target_server_id: Option<String>,
+    pub plan_tier: String,
+    pub subdomain_slug: String,
+    pub canonical_hostname: String,
+    pub pulumi_stack: String,
+    pub trace_id: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub node_id: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub dispatched_at_ms: Option<i64>,
+    pub completed_at_ms: Option<i64>,
+}
+
+/// The job as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub tenant_id: String,
+    pub status: String,
+    pub infra_mode: String,
+    pub dedicated: bool,
+    pub region: String,
+    pub target_server_id: Option<String>,
+    pub plan_tier: String,
+    pub subdomain_slug: String,
+    pub canonical_hostname: String,
+    pub pulumi_stack: String,
+    pub trace_id: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub node_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub dispatched_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+impl From<StoredJob> for JobView {
+    fn from(j: StoredJob) -> Self {
+        JobView {
+            job_id: j.job_id,
+            tenant_id: j.tenant_id,
+            status: j.status,
+            infra_mode: j.infra_mode,
+            dedicated: j.dedicated,
+            region: j.region,
+            target_server_id: j.target_server_id,
+            plan_tier: j.plan_tier,
+            subdomain_slug: j.subdomain_slug,
+            canonical_hostname: j.canonical_hostname,
+            pulumi_stack: j.pulumi_stack,
+            trace_id: j.trace_id,
+            attempts: j.attempts,
+            last_error: j.last_error,
+            node_id: j.node_id,
+            created_at: format_rfc3339(j.created_at_ms),
+            updated_at: format_rfc3339(j.updated_at_ms),
+            dispatched_at: j.dispatched_at_ms.map(format_rfc3339),
+            completed_at: j.completed_at_ms.map(format_rfc3339),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enqueue(body: &str, key: Option<&str>) -> Result<EnqueueRequest, ApiError> {
+        EnqueueRequest::parse("acme-1", body.as_bytes(), key, Region::Sg, "pregoi.com")
+    }
+
+    #[test]
+    fn enqueue_defaults_and_derived_hostname() {
+        let e = enqueue(r#"{"subdomain_slug":"acme"}"#, None).unwrap();
+        assert_eq!((e.plan_tier, e.region), (PlanTier::Basic, Region::Sg));
+        assert_eq!(e.canonical_hostname, "acme.pregoi.com");
+        assert_eq!(e.trace_id, None);
+        let e = enqueue(r#"{"tier":"enterprise","region":"eu","subdomain_slug":"acme","canonical_hostname":"Shop.Acme.com","trace_id":"trace_x"}"#, Some("k-1")).unwrap();
+        assert_eq!((e.plan_tier, e.region), (PlanTier::Enterprise, Region::Eu));
+        assert_eq!(e.canonical_hostname, "shop.acme.com");
+        assert_eq!(e.idempotency_key.as_deref(), Some("k-1"));
+    }
+
+    #[test]
+    fn enqueue_refusals() {
+        for (body, key) in [
+            (r#"{}"#, None),
+            (r#"{"subdomain_slug":"Acme"}"#, None),
+            (r#"{"subdomain_slug":"acme","plan_tier":"gold"}"#, None),
+            (r#"{"subdomain_slug":"acme","region":"ap"}"#, None),
+            (r#"{"subdomain_slug":"acme","plan_tier":"basic","tier":"basic"}"#, None),
+            (r#"{"subdomain_slug":"acme","canonical_hostname":"localhost"}"#, None),
+            (r#"{"subdomain_slug":"acme","trace_id":"abc"}"#, None),
+            (r#"{"subdomain_slug":"acme","priority":1}"#, None),
+            (r#"{"subdomain_slug":"acme"}"#, Some("")),
+            (r#"{"subdomain_slug":"acme"}"#, Some("k\u{7}")),
+        ] {
+            assert_eq!(enqueue(body, key).unwrap_err().status(), 400, "{body} {key:?}");
+        }
+        assert!(EnqueueRequest::parse("../x", b"{\"subdomain_slug\":\"a\"}", None, Region::Sg, "d.com").is_err());
+    }
+
+    #[test]
+    fn compute_requests() {
+        assert_eq!(ComputeRequest::parse(b"", Region::Us).unwrap(), ComputeRequest { plan_tier: PlanTier::Basic, region: Region::Us, tenant_id: None });
+        assert!(ComputeRequest::parse(br#"{"tier":"platinum"}"#, Region::Us).is_err());
+        assert!(ComputeRequest::parse(br#"{"tenant_id":""}"#, Region::Us).is_err());
+        assert!(ComputeRequest::parse(br#"{"dry":true}"#, Region::Us).is_err());
+    }
+
+    #[test]
+    fn completion_rules() {
+        use JobStatus::*;
+        assert_eq!(completion("j", Dispatched, Succeeded), Ok(Completion::Apply));
+        assert_eq!(completion("j", Dispatched, Failed), Ok(Completion::Apply));
+        assert_eq!(completion("j", Succeeded, Succeeded), Ok(Completion::AlreadyDone));
+        assert_eq!(completion("j", Failed, Failed), Ok(Completion::AlreadyDone));
+        for (cur, req) in [(Succeeded, Failed), (Failed, Succeeded), (Pending, Succeeded), (Pending, Failed)] {
+            assert_eq!(completion("j", cur, req).unwrap_err().status(), 409, "{cur} -> {req}");
+        }
+        assert!(CompleteRequest::parse(br#"{"status":"dispatched"}"#).is_err());
+        assert!(CompleteRequest::parse(br#"{"status":"succeeded","node_id":"a b"}"#).is_err());
+        let c = CompleteRequest::parse(br#"{"status":"failed","error":"pulumi up failed"}"#).unwrap();
+        assert_eq!(c.error.as_deref(), Some("pulumi up failed"));
+    }
+}

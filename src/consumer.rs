@@ -1,0 +1,170 @@
+//! The queue consumer: each `ProvisionQueueMessage` becomes one `workflow_dispatch`, at most once
+//! per job. Every message is acked or retried on its own; the handler never returns an error,
+//! which would re-deliver the whole batch.
+//!
+//! No double dispatch: a consumer first claims the job (`pending`, not leased by another) in one
+//! UPDATE, and a job that is already `dispatched` or final is acked untouched.
+
+use crate::db::{self, int, text};
+use crate::dispatch::{self, Target};
+use crate::http::{config_from_env, now_ms};
+use crate::jobs;
+use crate::log_fields;
+use cp_core::message::ProvisionQueueMessage;
+use cp_core::retry::{classify, Verdict};
+use worker::{js_sys, D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+
+pub const DEAD_LETTER_QUEUE: &str = "provision-jobs-dlq";
+/// How long a claim holds a job: longer than the dispatch timeout, short enough that a crashed
+/// consumer's job is picked up again by the sweep.
+const LEASE_MS: i64 = 60_000;
+
+enum Action {
+    Ack,
+    Retry(u32),
+}
+
+pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: Env) {
+    let dead_letter = batch.queue() == DEAD_LETTER_QUEUE;
+    for message in batch.raw_iter() {
+        let action = match parse(&message) {
+            Err(e) => {
+                crate::log::line("error", "unreadable queue message dropped", log_fields!("queue" => batch.queue(), "error" => e));
+                Action::Ack
+            }
+            Ok(msg) => {
+                let result = if dead_letter { dead_lettered(&env, &msg).await } else { deliver(&env, &msg).await };
+                result.unwrap_or_else(|e| {
+                    // D1 trouble: let the queue bring the message back later.
+                    crate::log::line("error", "queue message failed; retrying", log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "error" => e.to_string()));
+                    Action::Retry(5)
+                })
+            }
+        };
+        match action {
+            Action::Ack => message.ack(),
+            Action::Retry(delay) => message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build()),
+        }
+    }
+}
+
+fn parse(message: &RawMessage) -> Result<ProvisionQueueMessage, String> {
+    let json = js_sys::JSON::stringify(&message.body()).map_err(|e| format!("{e:?}"))?;
+    ProvisionQueueMessage::parse(&String::from(json)).map_err(|e| e.to_string())
+}
+
+async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_core::ApiError> {
+    let d1 = db::database(env)?;
+    let now = now_ms();
+    let ids = (msg.trace_id.as_str(), msg.job_id.as_str(), msg.tenant_id.as_str());
+    let claim = db::stmt(
+        &d1,
+        "UPDATE provision_jobs SET attempts = attempts + 1, lease_until = ?2, updated_at = ?3 \
+         WHERE job_id = ?1 AND status = 'pending' AND COALESCE(lease_until, 0) < ?3 RETURNING attempts",
+        &[text(&msg.job_id), int(now + LEASE_MS), int(now)],
+    )?;
+    #[derive(serde::Deserialize)]
+    struct Claimed {
+        attempts: f64,
+    }
+    let Some(claimed) = db::first::<Claimed>(claim, "claim job").await? else {
+        // Already dispatched or final, unknown, or being dispatched by another delivery.
+        log_skip(&d1, msg).await;
+        return Ok(Action::Ack);
+    };
+    let attempt = claimed.attempts as u32;
+    let config = config_from_env(env);
+    let policy = config.retry_policy.clone().unwrap_or_default();
+    let outcome = match Target::from_config(&config) {
+        Ok(target) => dispatch::dispatch(&target, msg).await,
+        Err(e) => cp_core::retry::DispatchOutcome::transport(cp_core::retry::TransportKind::Network, &e.body().error.message),
+    };
+    let done = now_ms();
+    match classify(&outcome, attempt, done / 1000, &policy) {
+        Verdict::Dispatched => {
+            let stmts = vec![
+                db::stmt(
+                    &d1,
+                    "UPDATE provision_jobs SET status = 'dispatched', dispatched_at = ?2, updated_at = ?2, lease_until = NULL, last_error = NULL \
+                     WHERE job_id = ?1 AND status = 'pending'",
+                    &[text(&msg.job_id), int(done)],
+                )?,
+                jobs::event(&d1, ids, "job.dispatched", "dispatched", Some(serde_json::json!({ "attempt": attempt })), done, None)?,
+            ];
+            db::batch(&d1, stmts, "mark dispatched").await?;
+            log(msg, "dispatched", attempt, None);
+            Ok(Action::Ack)
+        }
+        Verdict::Retry { delay_seconds, reason } => {
+            let stmts = vec![
+                db::stmt(
+                    &d1,
+                    "UPDATE provision_jobs SET last_error = ?2, lease_until = NULL, next_attempt_at = ?3, updated_at = ?4 \
+                     WHERE job_id = ?1 AND status = 'pending'",
+                    &[text(&msg.job_id), text(&reason), int(done + i64::from(delay_seconds) * 1000), int(done)],
+                )?,
+                jobs::event(&d1, ids, "job.dispatch_retry", "pending", Some(serde_json::json!({ "attempt": attempt, "delay_seconds": delay_seconds, "error": reason })), done, None)?,
+            ];
+            db::batch(&d1, stmts, "record retry").await?;
+            log(msg, "retry", attempt, Some(&reason));
+            Ok(Action::Retry(delay_seconds))
+        }
+        Verdict::Fail { reason } => {
+            fail(&d1, msg, &reason, done).await?;
+            log(msg, "failed", attempt, Some(&reason));
+            Ok(Action::Ack)
+        }
+    }
+}
+
+/// The dead-letter consumer: the message used up its retries, so its job fails (if it is still
+/// pending: a duplicate that was dispatched meanwhile stays dispatched).
+async fn dead_lettered(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_core::ApiError> {
+    let d1 = db::database(env)?;
+    let now = now_ms();
+    let job = jobs::by_id(&d1, &msg.job_id).await?;
+    let last = job.and_then(|j| j.last_error).unwrap_or_else(|| "no error recorded".into());
+    fail(&d1, msg, &format!("retries exhausted: {last}"), now).await?;
+    log(msg, "dead_lettered", 0, Some(&last));
+    Ok(Action::Ack)
+}
+
+async fn fail(d1: &D1Database, msg: &ProvisionQueueMessage, reason: &str, now: i64) -> Result<(), cp_core::ApiError> {
+    let ids = (msg.trace_id.as_str(), msg.job_id.as_str(), msg.tenant_id.as_str());
+    let stmts = vec![
+        db::stmt(
+            d1,
+            "UPDATE provision_jobs SET status = 'failed', last_error = ?2, completed_at = ?3, updated_at = ?3, lease_until = NULL \
+             WHERE job_id = ?1 AND status = 'pending'",
+            &[text(&msg.job_id), text(reason), int(now)],
+        )?,
+        jobs::event(
+            d1,
+            ids,
+            "job.failed",
+            "failed",
+            Some(serde_json::json!({ "error": reason })),
+            now,
+            Some(("EXISTS (SELECT 1 FROM provision_jobs WHERE job_id = ?8 AND status = 'failed' AND completed_at = ?7)", &[text(&msg.job_id)])),
+        )?,
+    ];
+    db::batch(d1, stmts, "mark failed").await?;
+    Ok(())
+}
+
+async fn log_skip(d1: &D1Database, msg: &ProvisionQueueMessage) {
+    let status = match jobs::by_id(d1, &msg.job_id).await {
+        Ok(Some(j)) => j.status,
+        Ok(None) => "unknown job".into(),
+        Err(e) => e.to_string(),
+    };
+    crate::log::line("info", "queue message skipped", log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "job_status" => status));
+}
+
+fn log(msg: &ProvisionQueueMessage, outcome: &str, attempt: u32, error: Option<&str>) {
+    crate::log::line(
+        if outcome == "dispatched" { "info" } else { "warn" },
+        "dispatch",
+        log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "outcome" => outcome, "attempt" => attempt, "error" => error),
+    );
+}

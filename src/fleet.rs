@@ -1,0 +1,58 @@
+//! Loading a region's fleet for placement: nodes, latest metrics and reservations in one query,
+//! however many nodes there are.
+
+use crate::db::{self, text};
+use cp_core::domain::{NodeStatus, Region};
+use cp_core::placement::{FleetNode, NodeMetrics};
+use cp_core::ApiError;
+use serde::Deserialize;
+use worker::D1Database;
+
+/// Jobs that hold a place on node `{node}` which its pushed `tenant_count` cannot include yet:
+/// pending or dispatched, or succeeded after the node's last push (`{pushed_at}`). Shared by the
+/// fleet query and the enqueue's capacity guard so both count the same way.
+pub fn reserved_sql(node: &str, pushed_at: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM provision_jobs j WHERE j.target_server_id = {node} \
+           AND (j.status IN ('pending', 'dispatched') \
+                OR (j.status = 'succeeded' AND j.completed_at > COALESCE({pushed_at}, 0))))"
+    )
+}
+
+#[derive(Deserialize)]
+struct FleetRow {
+    node_id: String,
+    status: String,
+    cpu_pct: Option<f64>,
+    memory_pct: Option<f64>,
+    disk_pct: Option<f64>,
+    tenant_count: Option<f64>,
+    m_updated_at: Option<f64>,
+    reserved: f64,
+}
+
+pub async fn load(d1: &D1Database, region: Region) -> Result<Vec<FleetNode>, ApiError> {
+    let sql = format!(
+        "SELECT n.node_id, n.status, m.cpu_pct, m.memory_pct, m.disk_pct, m.tenant_count, \
+           m.updated_at AS m_updated_at, {} AS reserved \
+         FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id WHERE n.region = ?1",
+        reserved_sql("n.node_id", "m.updated_at")
+    );
+    let rows = db::all::<FleetRow>(db::stmt(d1, &sql, &[text(region.as_str())])?, "load fleet").await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(FleetNode {
+                status: NodeStatus::parse("status", &r.status).map_err(|_| ApiError::internal(format!("node {} has status {}", r.node_id, r.status)))?,
+                metrics: r.m_updated_at.map(|updated| NodeMetrics {
+                    cpu_pct: r.cpu_pct,
+                    memory_pct: r.memory_pct,
+                    disk_pct: r.disk_pct,
+                    tenant_count: r.tenant_count.unwrap_or(0.0) as u32,
+                    updated_at_ms: updated as i64,
+                }),
+                reserved: r.reserved as u32,
+                node_id: r.node_id,
+            })
+        })
+        .collect()
+}

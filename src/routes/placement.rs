@@ -1,0 +1,29 @@
+//! `POST /internal/placement/compute` and its legacy alias `POST /internal/placement-dry-run`:
+//! the decision an enqueue would make now, with every candidate's reasons. Read-only.
+
+use crate::db;
+use crate::fleet;
+use crate::http::{Ctx, Reply};
+use cp_core::placement::{decide_placement, legacy_dry_run_view, PlacementInput};
+use cp_core::provision::ComputeRequest;
+use cp_core::ApiError;
+
+pub async fn compute(ctx: &mut Ctx, body: &[u8], legacy: bool) -> Result<Reply, ApiError> {
+    let req = ComputeRequest::parse(body, ctx.config.default_region.clone()?)?;
+    let input = PlacementInput {
+        plan_tier: req.plan_tier,
+        region: req.region,
+        tenant_id: req.tenant_id.as_deref(),
+        policy: ctx.config.policy.clone()?,
+        thresholds: ctx.config.thresholds()?,
+        now_ms: ctx.now_ms,
+    };
+    let d1 = db::database(&ctx.env)?;
+    let fleet = fleet::load(&d1, req.region).await?;
+    let decision = decide_placement(&input, &fleet)?;
+    if legacy {
+        Reply::json(200, &legacy_dry_run_view(&decision))
+    } else {
+        Reply::json(200, &decision)
+    }
+}
