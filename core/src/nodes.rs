@@ -99,15 +99,17 @@ pub struct StoredMetrics {
     pub updated_at_ms: i64,
 }
 
-/// Whole seconds since the metrics were pushed, never negative (clocks of D1 and the Worker are
-/// the same clock, but a push in the same millisecond must not show -0).
-pub fn metrics_age_s(now_ms: i64, updated_at_ms: i64) -> i64 {
-    (now_ms - updated_at_ms).max(0) / 1000
+/// Whole seconds since the metrics were pushed. A row from the future is 0 s old; i128 so no
+/// pair of timestamps can overflow.
+pub fn metrics_age_s(now_ms: i64, updated_at_ms: i64) -> u64 {
+    let elapsed = i128::from(now_ms) - i128::from(updated_at_ms);
+    u64::try_from(elapsed.max(0) / 1000).unwrap_or(u64::MAX)
 }
 
-/// Metrics are stale when strictly older than the limit.
+/// Metrics are stale when strictly older than the limit (node reads, the stale filter, the
+/// scheduled freshness alert and placement all use this one definition).
 pub fn is_stale(now_ms: i64, updated_at_ms: i64, stale_after_s: u64) -> bool {
-    now_ms - updated_at_ms > (stale_after_s as i64).saturating_mul(1000)
+    i128::from(now_ms) - i128::from(updated_at_ms) > i128::from(stale_after_s) * 1000
 }
 
 /// The answer of the node routes.
@@ -122,7 +124,7 @@ pub struct NodeView {
     pub created_at: String,
     pub updated_at: String,
     pub metrics: Option<MetricsView>,
-    pub metrics_age_s: Option<i64>,
+    pub metrics_age_s: Option<u64>,
     pub stale: bool,
 }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::{NodeStatus, PlanTier, Policy, Region};
 use crate::error::ApiError;
+use crate::nodes::{is_stale, metrics_age_s};
 use crate::stack::pulumi_stack;
 
 mod rank;
@@ -357,9 +358,7 @@ fn assess(node: &FleetNode, th: &Thresholds, now_ms: i64) -> Assessment {
         reasons.insert(NoMetrics);
         return Assessment { reasons, effective: node.reserved, age_s: None, score: None };
     };
-    // i128: no overflow whatever the timestamps; a row from the future is 0 s old, not stale.
-    let elapsed_ms = i128::from(now_ms) - i128::from(m.updated_at_ms);
-    if elapsed_ms > i128::from(th.stale_after_s) * 1000 {
+    if is_stale(now_ms, m.updated_at_ms, th.stale_after_s) {
         reasons.insert(StaleMetrics);
     }
     match m.memory_pct {
@@ -379,8 +378,7 @@ fn assess(node: &FleetNode, th: &Thresholds, now_ms: i64) -> Assessment {
         (true, Some(memory_pct)) => Some(headroom_score(memory_pct, m.cpu_pct, effective, th)),
         _ => None,
     };
-    let age_s = u64::try_from(elapsed_ms.max(0) / 1000).unwrap_or(u64::MAX);
-    Assessment { reasons, effective, age_s: Some(age_s), score }
+    Assessment { reasons, effective, age_s: Some(metrics_age_s(now_ms, m.updated_at_ms)), score }
 }
 
 /// SPEC step 5, in its order of operations, so every implementation gets the same bits.
