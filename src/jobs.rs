@@ -55,10 +55,10 @@ impl From<JobRow> for StoredJob {
             attempts: r.attempts as u32,
             last_error: r.last_error,
             node_id: r.node_id,
-            created_at_ms: r.created_at as i64,
-            updated_at_ms: r.updated_at as i64,
-            dispatched_at_ms: r.dispatched_at.map(|v| v as i64),
-            completed_at_ms: r.completed_at.map(|v| v as i64),
+            created_at: r.created_at as i64,
+            updated_at: r.updated_at as i64,
+            dispatched_at: r.dispatched_at.map(|v| v as i64),
+            completed_at: r.completed_at.map(|v| v as i64),
         }
     }
 }

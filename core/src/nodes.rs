@@ -7,7 +7,7 @@ use crate::domain::{MetricsSource, NodeStatus, Region};
 use crate::error::ApiError;
 use crate::ids::{parse_host, NodeId};
 use crate::json::{parse_object, truncate};
-use crate::time::format_rfc3339;
+use crate::time::as_rfc3339;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -76,7 +76,7 @@ fn parse_labels(map: serde_json::Map<String, serde_json::Value>) -> Result<BTree
 }
 
 /// A node as stored (the shell converts its D1 row into this).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredNode {
     pub node_id: String,
     pub region: String,
@@ -84,19 +84,22 @@ pub struct StoredNode {
     pub status: String,
     pub provider_server_id: Option<String>,
     pub labels: BTreeMap<String, String>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
+    #[serde(serialize_with = "as_rfc3339::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "as_rfc3339::serialize")]
+    pub updated_at: i64,
 }
 
 /// The latest pushed metrics of a node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredMetrics {
     pub cpu_pct: Option<f64>,
     pub memory_pct: Option<f64>,
     pub disk_pct: Option<f64>,
     pub tenant_count: u32,
     pub source: String,
-    pub updated_at_ms: i64,
+    #[serde(serialize_with = "as_rfc3339::serialize")]
+    pub updated_at: i64,
 }
 
 /// Whole seconds since the metrics were pushed. A row from the future is 0 s old; i128 so no
@@ -112,54 +115,23 @@ pub fn is_stale(now_ms: i64, updated_at_ms: i64, stale_after_s: u64) -> bool {
     i128::from(now_ms) - i128::from(updated_at_ms) > i128::from(stale_after_s) * 1000
 }
 
-/// The answer of the node routes.
+/// The answer of the node routes: the node, its latest metrics, and their freshness.
 #[derive(Debug, Serialize)]
 pub struct NodeView {
-    pub node_id: String,
-    pub region: String,
-    pub host: String,
-    pub status: String,
-    pub provider_server_id: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub metrics: Option<MetricsView>,
+    #[serde(flatten)]
+    pub node: StoredNode,
+    pub metrics: Option<StoredMetrics>,
     pub metrics_age_s: Option<u64>,
     pub stale: bool,
 }
 
-#[derive(Debug, Serialize)]
-pub struct MetricsView {
-    pub cpu_pct: Option<f64>,
-    pub memory_pct: Option<f64>,
-    pub disk_pct: Option<f64>,
-    pub tenant_count: u32,
-    pub source: String,
-    pub updated_at: String,
-}
-
 impl NodeView {
     pub fn new(node: StoredNode, metrics: Option<StoredMetrics>, now_ms: i64, stale_after_s: u64) -> Self {
-        let stale = metrics.as_ref().is_none_or(|m| is_stale(now_ms, m.updated_at_ms, stale_after_s));
         NodeView {
-            metrics_age_s: metrics.as_ref().map(|m| metrics_age_s(now_ms, m.updated_at_ms)),
-            stale,
-            metrics: metrics.map(|m| MetricsView {
-                cpu_pct: m.cpu_pct,
-                memory_pct: m.memory_pct,
-                disk_pct: m.disk_pct,
-                tenant_count: m.tenant_count,
-                source: m.source,
-                updated_at: format_rfc3339(m.updated_at_ms),
-            }),
-            node_id: node.node_id,
-            region: node.region,
-            host: node.host,
-            status: node.status,
-            provider_server_id: node.provider_server_id,
-            labels: node.labels,
-            created_at: format_rfc3339(node.created_at_ms),
-            updated_at: format_rfc3339(node.updated_at_ms),
+            metrics_age_s: metrics.as_ref().map(|m| metrics_age_s(now_ms, m.updated_at)),
+            stale: metrics.as_ref().is_none_or(|m| is_stale(now_ms, m.updated_at, stale_after_s)),
+            node,
+            metrics,
         }
     }
 }
@@ -292,7 +264,7 @@ mod tests {
         assert!(is_stale(610_001, 10_000, 600));
         let node = StoredNode {
             node_id: "n".into(), region: "sg".into(), host: "h".into(), status: "active".into(),
-            provider_server_id: None, labels: BTreeMap::new(), created_at_ms: 0, updated_at_ms: 0,
+            provider_server_id: None, labels: BTreeMap::new(), created_at: 0, updated_at: 0,
         };
         let v = NodeView::new(node, None, 5_000, 600);
         assert!(v.stale && v.metrics_age_s.is_none() && v.metrics.is_none());

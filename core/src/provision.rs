@@ -5,7 +5,7 @@ use crate::domain::{JobStatus, PlanTier, Region};
 use crate::error::ApiError;
 use crate::ids::{is_dns_name, NodeId, SubdomainSlug, TenantId, TraceId};
 use crate::json::{parse_object, Fields};
-use crate::time::format_rfc3339;
+use crate::time::as_rfc3339;
 use serde::Serialize;
 
 /// Tier and region of a placement request: `plan_tier` (alias `tier`, default basic) and
@@ -137,8 +137,8 @@ pub fn completion(job_id: &str, current: JobStatus, requested: JobStatus) -> Res
     }
 }
 
-/// A job as stored (the shell converts its D1 row into this).
-#[derive(Debug, Clone, PartialEq)]
+/// A job as stored (the shell converts its D1 row into this); it serializes as the API's job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredJob {
     pub job_id: String,
     pub tenant_id: String,
@@ -155,60 +155,14 @@ pub struct StoredJob {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub node_id: Option<String>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-    pub dispatched_at_ms: Option<i64>,
-    pub completed_at_ms: Option<i64>,
-}
-
-/// The job as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct JobView {
-    pub job_id: String,
-    pub tenant_id: String,
-    pub status: String,
-    pub infra_mode: String,
-    pub dedicated: bool,
-    pub region: String,
-    pub target_server_id: Option<String>,
-    pub plan_tier: String,
-    pub subdomain_slug: String,
-    pub canonical_hostname: String,
-    pub pulumi_stack: String,
-    pub trace_id: String,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub node_id: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub dispatched_at: Option<String>,
-    pub completed_at: Option<String>,
-}
-
-impl From<StoredJob> for JobView {
-    fn from(j: StoredJob) -> Self {
-        JobView {
-            job_id: j.job_id,
-            tenant_id: j.tenant_id,
-            status: j.status,
-            infra_mode: j.infra_mode,
-            dedicated: j.dedicated,
-            region: j.region,
-            target_server_id: j.target_server_id,
-            plan_tier: j.plan_tier,
-            subdomain_slug: j.subdomain_slug,
-            canonical_hostname: j.canonical_hostname,
-            pulumi_stack: j.pulumi_stack,
-            trace_id: j.trace_id,
-            attempts: j.attempts,
-            last_error: j.last_error,
-            node_id: j.node_id,
-            created_at: format_rfc3339(j.created_at_ms),
-            updated_at: format_rfc3339(j.updated_at_ms),
-            dispatched_at: j.dispatched_at_ms.map(format_rfc3339),
-            completed_at: j.completed_at_ms.map(format_rfc3339),
-        }
-    }
+    #[serde(serialize_with = "as_rfc3339::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "as_rfc3339::serialize")]
+    pub updated_at: i64,
+    #[serde(serialize_with = "as_rfc3339::option")]
+    pub dispatched_at: Option<i64>,
+    #[serde(serialize_with = "as_rfc3339::option")]
+    pub completed_at: Option<i64>,
 }
 
 #[cfg(test)]

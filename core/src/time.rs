@@ -108,3 +108,20 @@ mod tests {
         }
     }
 }
+
+/// `#[serde(serialize_with = ...)]` helpers: stored types keep milliseconds and still serialize
+/// as RFC 3339, so no separate "view" copy of a row type is needed.
+pub mod as_rfc3339 {
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_rfc3339(*ms))
+    }
+
+    pub fn option<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => s.serialize_str(&super::format_rfc3339(*ms)),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -5,7 +5,7 @@ use crate::http::{Ctx, Reply};
 use crate::jobs;
 use crate::routes::trace_events::events_of;
 use cp_core::domain::JobStatus;
-use cp_core::provision::{completion, CompleteRequest, Completion, JobView};
+use cp_core::provision::{completion, CompleteRequest, Completion};
 use cp_core::ApiError;
 
 /// Job ids are UUIDs made here; anything else cannot name a job.
@@ -24,7 +24,7 @@ pub async fn get(ctx: &mut Ctx, job_id: &str) -> Result<Reply, ApiError> {
     ctx.job_id = Some(job.job_id.clone());
     ctx.trace_id = Some(job.trace_id.clone());
     let events = events_of(&d1, &job.trace_id).await?;
-    let mut body = serde_json::to_value(JobView::from(job)).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = serde_json::to_value(&job).map_err(|e| ApiError::internal(e.to_string()))?;
     body["events"] = serde_json::Value::Array(events);
     Reply::json(200, &body)
 }
@@ -66,5 +66,5 @@ pub async fn complete(ctx: &mut Ctx, job_id: &str, body: &[u8]) -> Result<Reply,
         }
     }
     let job = jobs::by_id(&d1, job_id).await?.ok_or_else(|| ApiError::not_found("no such job"))?;
-    Reply::json(200, &JobView::from(job))
+    Reply::json(200, &job)
 }

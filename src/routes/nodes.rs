@@ -40,7 +40,7 @@ impl NodeRow {
             disk_pct: self.disk_pct,
             tenant_count: self.tenant_count.unwrap_or(0.0) as u32,
             source: self.m_source.unwrap_or_default(),
-            updated_at_ms: updated as i64,
+            updated_at: updated as i64,
         });
         let labels: BTreeMap<String, String> = serde_json::from_str(&self.labels).unwrap_or_default();
         let node = StoredNode {
@@ -50,8 +50,8 @@ impl NodeRow {
             status: self.status,
             provider_server_id: self.provider_server_id,
             labels,
-            created_at_ms: self.created_at as i64,
-            updated_at_ms: self.updated_at as i64,
+            created_at: self.created_at as i64,
+            updated_at: self.updated_at as i64,
         };
         (node, metrics)
     }

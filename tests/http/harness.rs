@@ -105,27 +105,8 @@ impl Worker {
 
         let port = free_port();
         let log = dir.join("wrangler.log");
-        let mut cmd = Command::new("wrangler");
-        quiet(&mut cmd)
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &free_port().to_string(), "--test-scheduled", "--show-interactive-dev-session=false"])
-            .arg("--persist-to")
-            .arg(dir.join("state"))
-            .arg("--config")
-            .arg(&config)
-            .current_dir(&dir)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::from(std::fs::OpenOptions::new().append(true).open(&log).unwrap()))
-            .process_group(0);
-        let mut has_key = false;
-        for (k, v) in vars {
-            has_key |= *k == "INTERNAL_API_KEY";
-            cmd.arg("--var").arg(format!("{k}:{v}"));
-        }
-        if !has_key {
-            cmd.arg("--var").arg(format!("INTERNAL_API_KEY:{KEY}"));
-        }
-        let child = cmd.spawn().expect("start wrangler dev");
+        std::fs::File::create(&log).unwrap();
+        let child = spawn_wrangler(&dir, port, vars, &log);
         let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build().unwrap();
         let worker = Worker { base: format!("http://127.0.0.1:{port}"), dir, child: Some(child), http, log };
         worker.wait_ready();
@@ -243,29 +224,34 @@ impl Worker {
     pub fn restart(&mut self, vars: &[(&str, &str)]) {
         self.stop();
         let port: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
-        let mut cmd = Command::new("wrangler");
-        quiet(&mut cmd)
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &free_port().to_string(), "--test-scheduled", "--show-interactive-dev-session=false"])
-            .arg("--persist-to")
-            .arg(self.dir.join("state"))
-            .arg("--config")
-            .arg(self.dir.join("wrangler.toml"))
-            .current_dir(&self.dir)
-            .stdout(Stdio::from(std::fs::OpenOptions::new().append(true).open(&self.log).unwrap()))
-            .stderr(Stdio::from(std::fs::OpenOptions::new().append(true).open(&self.log).unwrap()))
-            .process_group(0);
-        let mut has_key = false;
-        for (k, v) in vars {
-            has_key |= *k == "INTERNAL_API_KEY";
-            cmd.arg("--var").arg(format!("{k}:{v}"));
-        }
-        if !has_key {
-            cmd.arg("--var").arg(format!("INTERNAL_API_KEY:{KEY}"));
-        }
-        self.child = Some(cmd.spawn().expect("restart wrangler dev"));
+        self.child = Some(spawn_wrangler(&self.dir, port, vars, &self.log));
         self.wait_ready();
     }
+}
+
+/// Starts `wrangler dev` in its own process group on `dir`'s config and state, appending its
+/// output to `log`. The test key is set unless `vars` sets `INTERNAL_API_KEY` itself.
+fn spawn_wrangler(dir: &Path, port: u16, vars: &[(&str, &str)], log: &Path) -> Child {
+    let append = || Stdio::from(std::fs::OpenOptions::new().append(true).open(log).unwrap());
+    let mut cmd = Command::new("wrangler");
+    quiet(&mut cmd)
+        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string(), "--test-scheduled", "--show-interactive-dev-session=false"])
+        .arg("--persist-to")
+        .arg(dir.join("state"))
+        .arg("--config")
+        .arg(dir.join("wrangler.toml"))
+        .current_dir(dir)
+        .stdout(append())
+        .stderr(append())
+        .process_group(0);
+    if !vars.iter().any(|(k, _)| *k == "INTERNAL_API_KEY") {
+        cmd.arg("--var").arg(format!("INTERNAL_API_KEY:{KEY}"));
+    }
+    for (k, v) in vars {
+        cmd.arg("--var").arg(format!("{k}:{v}"));
+    }
+    cmd.spawn().expect("start wrangler dev")
 }
 
 impl Drop for Worker {
