@@ -68,6 +68,8 @@ CREATE UNIQUE INDEX provision_jobs_one_active_per_tenant
   ON provision_jobs (tenant_id) WHERE status IN ('pending', 'dispatched');
 -- Reservations: jobs placed on a node, by status and completion time.
 CREATE INDEX provision_jobs_target ON provision_jobs (target_server_id, status, completed_at);
+-- The scheduled alert: dispatched jobs whose workflow never called back.
+CREATE INDEX provision_jobs_status_dispatched ON provision_jobs (status, dispatched_at);
 -- The outbox sweep: pending jobs whose expected delivery is overdue.
 CREATE INDEX provision_jobs_status_next ON provision_jobs (status, next_attempt_at);
 
@@ -81,5 +83,7 @@ CREATE TABLE trace_events (
   detail     TEXT,                    -- JSON object
   created_at INTEGER NOT NULL
 );
-CREATE INDEX trace_events_trace ON trace_events (trace_id, id);
-CREATE INDEX trace_events_job ON trace_events (job_id, id);
+-- Timelines are read oldest first by the time of the event (the Worker stamps its events with
+-- the time of the change they describe, which may be written a moment later).
+CREATE INDEX trace_events_trace ON trace_events (trace_id, created_at, id);
+CREATE INDEX trace_events_job ON trace_events (job_id, created_at, id);

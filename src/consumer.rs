@@ -3,7 +3,9 @@
 //! which would re-deliver the whole batch.
 //!
 //! No double dispatch: a consumer first claims the job (`pending`, not leased by another) in one
-//! UPDATE, and a job that is already `dispatched` or final is acked untouched.
+//! UPDATE, and a job that is already `dispatched` or final is acked untouched. A message whose job
+//! is still pending but held by another claim is not dropped: it comes back when the claim
+//! expires, so a consumer that died mid-dispatch (a restart, a crash) loses nothing.
 
 use crate::db::{self, int, text};
 use crate::dispatch::{self, Target};
@@ -68,9 +70,7 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_co
         attempts: f64,
     }
     let Some(claimed) = db::first::<Claimed>(claim, "claim job").await? else {
-        // Already dispatched or final, unknown, or being dispatched by another delivery.
-        log_skip(&d1, msg).await;
-        return Ok(Action::Ack);
+        return unclaimed(&d1, msg, now).await;
     };
     let attempt = claimed.attempts as u32;
     let config = config_from_env(env);
@@ -110,7 +110,7 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_co
             Ok(Action::Retry(delay_seconds))
         }
         Verdict::Fail { reason } => {
-            fail(&d1, msg, &reason, done).await?;
+            fail(&d1, msg, &reason, done, false).await?;
             log(msg, "failed", attempt, Some(&reason));
             Ok(Action::Ack)
         }
@@ -124,18 +124,23 @@ async fn dead_lettered(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action,
     let now = now_ms();
     let job = jobs::by_id(&d1, &msg.job_id).await?;
     let last = job.and_then(|j| j.last_error).unwrap_or_else(|| "no error recorded".into());
-    fail(&d1, msg, &format!("retries exhausted: {last}"), now).await?;
+    fail(&d1, msg, &format!("retries exhausted: {last}"), now, true).await?;
     log(msg, "dead_lettered", 0, Some(&last));
     Ok(Action::Ack)
 }
 
-async fn fail(d1: &D1Database, msg: &ProvisionQueueMessage, reason: &str, now: i64) -> Result<(), cp_core::ApiError> {
+/// Fails a pending job. `unless_held`: leave it alone while another delivery holds its claim (a
+/// dead-lettered duplicate must not fail a job whose own message is being dispatched).
+async fn fail(d1: &D1Database, msg: &ProvisionQueueMessage, reason: &str, now: i64, unless_held: bool) -> Result<(), cp_core::ApiError> {
     let ids = (msg.trace_id.as_str(), msg.job_id.as_str(), msg.tenant_id.as_str());
+    let held = if unless_held { " AND COALESCE(lease_until, 0) < ?3" } else { "" };
     let stmts = vec![
         db::stmt(
             d1,
-            "UPDATE provision_jobs SET status = 'failed', last_error = ?2, completed_at = ?3, updated_at = ?3, lease_until = NULL \
-             WHERE job_id = ?1 AND status = 'pending'",
+            &format!(
+                "UPDATE provision_jobs SET status = 'failed', last_error = ?2, completed_at = ?3, updated_at = ?3, lease_until = NULL \
+                 WHERE job_id = ?1 AND status = 'pending'{held}"
+            ),
             &[text(&msg.job_id), text(reason), int(now)],
         )?,
         jobs::event(
@@ -152,13 +157,27 @@ async fn fail(d1: &D1Database, msg: &ProvisionQueueMessage, reason: &str, now: i
     Ok(())
 }
 
-async fn log_skip(d1: &D1Database, msg: &ProvisionQueueMessage) {
-    let status = match jobs::by_id(d1, &msg.job_id).await {
-        Ok(Some(j)) => j.status,
-        Ok(None) => "unknown job".into(),
-        Err(e) => e.to_string(),
+/// The claim failed: the job is unknown or no longer pending (ack: nothing to do, and never a
+/// second dispatch), or another delivery holds it (come back when its lease ends).
+async fn unclaimed(d1: &D1Database, msg: &ProvisionQueueMessage, now: i64) -> Result<Action, cp_core::ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Held {
+        status: String,
+        lease_until: Option<f64>,
+    }
+    let s = db::stmt(d1, "SELECT status, lease_until FROM provision_jobs WHERE job_id = ?1", &[text(&msg.job_id)])?;
+    let held = db::first::<Held>(s, "job status").await?;
+    let (status, action) = match held {
+        None => ("unknown job".to_string(), Action::Ack),
+        Some(h) if h.status == "pending" => {
+            let left_ms = h.lease_until.map_or(0, |l| l as i64 - now);
+            let delay = u32::try_from(left_ms.max(0) / 1000 + 1).unwrap_or(60);
+            (h.status, Action::Retry(delay))
+        }
+        Some(h) => (h.status, Action::Ack),
     };
-    crate::log::line("info", "queue message skipped", log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "job_status" => status));
+    crate::log::line("info", "queue message not claimed", log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "job_status" => status));
+    Ok(action)
 }
 
 fn log(msg: &ProvisionQueueMessage, outcome: &str, attempt: u32, error: Option<&str>) {

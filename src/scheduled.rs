@@ -11,6 +11,9 @@ use serde::Deserialize;
 use worker::Env;
 
 const DAY_MS: i64 = 86_400_000;
+/// A dispatched job whose workflow has not called back after this long is reported: the runner
+/// may have died before its `if: always()` step (the workflow's own limit is 60 minutes).
+const DISPATCH_OVERDUE_MS: i64 = 2 * 60 * 60 * 1000;
 
 pub async fn run(env: &Env) {
     if let Err(e) = run_inner(env).await {
@@ -46,10 +49,29 @@ async fn run_inner(env: &Env) -> Result<(), ApiError> {
         .map(|r| r.node_id)
         .collect();
 
+    #[derive(Deserialize)]
+    struct JobId {
+        job_id: String,
+    }
+    let unfinished: Vec<String> = db::all::<JobId>(
+        db::stmt(&d1, "SELECT job_id FROM provision_jobs WHERE status = 'dispatched' AND dispatched_at < ?1 ORDER BY dispatched_at LIMIT 100", &[int(now - DISPATCH_OVERDUE_MS)])?,
+        "unfinished jobs",
+    )
+    .await?
+    .into_iter()
+    .map(|j| j.job_id)
+    .collect();
+
     crate::log::line(
-        if stale.is_empty() { "info" } else { "warn" },
+        if stale.is_empty() && unfinished.is_empty() { "info" } else { "warn" },
         "scheduled",
-        log_fields!("overdue_jobs" => overdue, "resent_jobs" => resent, "snapshots_pruned" => pruned, "stale_nodes" => stale),
+        log_fields!(
+            "overdue_jobs" => overdue,
+            "resent_jobs" => resent,
+            "snapshots_pruned" => pruned,
+            "stale_nodes" => stale,
+            "dispatched_without_callback" => unfinished,
+        ),
     );
     Ok(())
 }

@@ -87,8 +87,9 @@ pub fn parse_object(body: &[u8]) -> Result<Fields, ApiError> {
     }
 }
 
-/// The fields of a request object, taken one at a time. `null` counts as absent for optional
-/// fields, as the metrics runbook allows ("omit or null if unknown").
+/// The fields of a request object, taken one at a time. An optional field may be absent; `null`
+/// is accepted only where the contract says so (the metrics percentages: "omit or null if
+/// unknown"), so `{"region": null}` is a 400, not a silent default.
 #[derive(Debug)]
 pub struct Fields {
     map: Map<String, Value>,
@@ -110,10 +111,7 @@ impl Fields {
     }
 
     fn take(&mut self, name: &str) -> Option<Value> {
-        match self.map.remove(name) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
-        }
+        self.map.remove(name)
     }
 
     pub fn opt_str(&mut self, name: &str) -> Result<Option<String>, ApiError> {
@@ -128,10 +126,10 @@ impl Fields {
         self.opt_str(name)?.ok_or_else(|| ApiError::bad_field(name, format!("{name} is required")))
     }
 
-    /// A number (integer or decimal) within `min..=max`, or absent/null.
+    /// A number (integer or decimal) within `min..=max`, or absent, or null (unknown).
     pub fn opt_number_in(&mut self, name: &str, min: f64, max: f64) -> Result<Option<f64>, ApiError> {
         match self.take(name) {
-            None => Ok(None),
+            None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(v) if v.is_finite() && v >= min && v <= max => Ok(Some(v)),
                 _ => Err(ApiError::bad_field(name, format!("{name} must be between {min} and {max}"))),
@@ -140,7 +138,7 @@ impl Fields {
         }
     }
 
-    /// A whole number within `0..=max`, or absent/null. `3.0` and `-1` are refused: a count is
+    /// A whole number within `0..=max`, or absent. `3.0` and `-1` are refused: a count is
     /// written as an integer.
     pub fn opt_count(&mut self, name: &str, max: u64) -> Result<Option<u64>, ApiError> {
         match self.take(name) {
@@ -172,7 +170,7 @@ impl Fields {
     /// Takes the first present field of `names` (a field and its alias); both present is an error,
     /// since they could disagree.
     pub fn opt_str_alias(&mut self, names: &[&str]) -> Result<Option<String>, ApiError> {
-        let present: Vec<&str> = names.iter().copied().filter(|n| self.map.get(*n).is_some_and(|v| !v.is_null())).collect();
+        let present: Vec<&str> = names.iter().copied().filter(|n| self.map.contains_key(*n)).collect();
         if present.len() > 1 {
             return Err(ApiError::bad_field(present[1], format!("give only one of {}", names.join(", "))));
         }
@@ -239,7 +237,7 @@ mod tests {
         assert!(f.opt_number_in("c", 0.0, 100.0).is_err());
         assert_eq!(f.opt_number_in("d", 0.0, 100.0).unwrap(), Some(100.0));
         assert!(f.opt_number_in("e", 0.0, 100.0).is_err());
-        assert_eq!(f.opt_number_in("f", 0.0, 100.0).unwrap(), None);
+        assert_eq!(f.opt_number_in("f", 0.0, 100.0).unwrap(), None, "null is unknown for percentages");
         assert_eq!(f.opt_number_in("g", 0.0, 100.0).unwrap(), Some(0.0));
         assert_eq!(f.opt_number_in("absent", 0.0, 100.0).unwrap(), None);
     }
@@ -251,6 +249,13 @@ mod tests {
         for k in ["b", "c", "d", "e"] {
             assert!(f.opt_count(k, 10).is_err(), "{k}");
         }
+    }
+
+    #[test]
+    fn null_is_not_a_default_outside_the_percentages() {
+        let mut f = fields(r#"{"region":null,"n":null,"b":null,"o":null}"#).unwrap();
+        assert_eq!(f.opt_str("region").unwrap_err().status(), 400);
+        assert!(f.opt_count("n", 5).is_err() && f.opt_bool("b").is_err() && f.opt_object("o").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::db::{self, int, opt_text, text};
 use crate::http::{Ctx, Reply};
 use crate::jobs;
-use crate::routes::trace_events::events_of;
+use crate::routes::trace_events::{events_of, Timeline};
 use cp_core::domain::JobStatus;
 use cp_core::provision::{completion, CompleteRequest, Completion};
 use cp_core::ApiError;
@@ -23,7 +23,7 @@ pub async fn get(ctx: &mut Ctx, job_id: &str) -> Result<Reply, ApiError> {
     let job = jobs::by_id(&d1, job_id).await?.ok_or_else(|| ApiError::not_found(format!("no job {job_id}")))?;
     ctx.job_id = Some(job.job_id.clone());
     ctx.trace_id = Some(job.trace_id.clone());
-    let events = events_of(&d1, &job.trace_id).await?;
+    let events = events_of(&d1, Timeline::Job(&job.job_id)).await?;
     let mut body = serde_json::to_value(&job).map_err(|e| ApiError::internal(e.to_string()))?;
     body["events"] = serde_json::Value::Array(events);
     Reply::json(200, &body)

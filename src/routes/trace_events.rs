@@ -60,12 +60,25 @@ impl EventRow {
     }
 }
 
-/// The events of one trace, oldest first.
-pub async fn events_of(d1: &worker::D1Database, trace_id: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+/// Which events to read: a whole trace, or one job's.
+pub enum Timeline<'a> {
+    Trace(&'a str),
+    Job(&'a str),
+}
+
+/// The events of a trace or a job, oldest first.
+pub async fn events_of(d1: &worker::D1Database, timeline: Timeline<'_>) -> Result<Vec<serde_json::Value>, ApiError> {
+    let (column, value) = match timeline {
+        Timeline::Trace(t) => ("trace_id", t),
+        Timeline::Job(j) => ("job_id", j),
+    };
     let s = db::stmt(
         d1,
-        &format!("SELECT event, job_id, tenant_id, status, detail, created_at FROM trace_events WHERE trace_id = ?1 ORDER BY id LIMIT {MAX_EVENTS}"),
-        &[text(trace_id)],
+        &format!(
+            "SELECT event, job_id, tenant_id, status, detail, created_at FROM trace_events WHERE {column} = ?1 \
+             ORDER BY created_at, id LIMIT {MAX_EVENTS}"
+        ),
+        &[text(value)],
     )?;
     Ok(db::all::<EventRow>(s, "list trace events").await?.into_iter().map(EventRow::into_json).collect())
 }
@@ -81,6 +94,6 @@ pub async fn list(ctx: &mut Ctx, query: &[(String, String)]) -> Result<Reply, Ap
     let trace_id = trace_id.ok_or_else(|| ApiError::bad_field("trace_id", "trace_id is required"))?;
     ctx.trace_id = Some(trace_id.to_string());
     let d1 = db::database(&ctx.env)?;
-    let events = events_of(&d1, trace_id.as_str()).await?;
+    let events = events_of(&d1, Timeline::Trace(trace_id.as_str())).await?;
     Reply::json(200, &serde_json::json!({ "trace_id": trace_id, "events": events }))
 }

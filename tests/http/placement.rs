@@ -233,8 +233,11 @@ fn unknown_tier_region_or_field_is_400_with_field(w: &mut Worker) {
         }
     }
     assert_eq!(before, w.dump());
-    // null is the same as absent (as everywhere in the API): the default.
-    assert_eq!(compute(w, json!({"region": null, "plan_tier": null}))["region"], "sg");
+    // null is not a way to ask for the default: only the metrics percentages take null.
+    for body in [json!({"region": null}), json!({"plan_tier": null})] {
+        let r = w.post("/internal/placement/compute", &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+    }
 }
 
 fn enterprise_is_dedicated_with_a_safe_stack_name(w: &mut Worker) {
@@ -420,7 +423,8 @@ fn jobs_reserve_room_until_the_next_push(w: &mut Worker) {
     assert_eq!(seen(w), (1, 2, vec![]));
     assert_eq!(compute(w, json!({"region": "us"}))["selected_node_id"], "us-r");
 
-    // The next push includes that tenant (tenant_count 2): nothing is reserved any more.
+    // The next push (later than r-pending's completion, 1 s after the last push) includes that
+    // tenant (tenant_count 2): nothing is reserved any more.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     push(w, json!({"node_id": "us-r", "memory_pct": 10, "cpu_pct": 10, "disk_pct": 10, "tenant_count": 2}));
     assert_eq!(seen(w), (0, 2, vec![]));
