@@ -4,7 +4,8 @@
 
 use cp_core::ApiError;
 use serde::de::DeserializeOwned;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::{js_sys, wasm_bindgen_futures};
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 pub fn database(env: &Env) -> Result<D1Database, ApiError> {
@@ -27,8 +28,40 @@ pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedSt
     db.prepare(sql).bind(args).or_internal("bind")
 }
 
+/// All rows as `T`. The rows cross from JS to WASM as one JSON string (`JSON.stringify` in
+/// V8, `serde_json` here) rather than property by property: for a 10,000-node fleet that is the
+/// difference between a few milliseconds and tens of them.
 pub async fn all<T: DeserializeOwned>(s: D1PreparedStatement, context: &str) -> Result<Vec<T>, ApiError> {
-    s.all().await.or_internal(context)?.results::<T>().or_internal(context)
+    let result = await_js(s.inner().all(), context).await?;
+    let rows = js_sys::Reflect::get(&result, &JsValue::from_str("results")).map_err(|e| js_error(context, &e))?;
+    from_js_json(&rows, context)
+}
+
+/// All rows as arrays (`T` is a tuple in column order): smaller than objects to move and parse.
+pub async fn raw<T: DeserializeOwned>(s: D1PreparedStatement, context: &str) -> Result<Vec<T>, ApiError> {
+    let rows = await_js(s.inner().raw(), context).await?;
+    from_js_json(&rows, context)
+}
+
+async fn await_js(promise: Result<js_sys::Promise, JsValue>, context: &str) -> Result<JsValue, ApiError> {
+    let promise = promise.map_err(|e| js_error(context, &e))?;
+    wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|e| js_error(context, &e))
+}
+
+fn from_js_json<T: DeserializeOwned>(value: &JsValue, context: &str) -> Result<Vec<T>, ApiError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Vec::new());
+    }
+    let text: String = js_sys::JSON::stringify(value).map_err(|e| js_error(context, &e))?.into();
+    serde_json::from_str(&text).or_internal(context)
+}
+
+fn js_error(context: &str, e: &JsValue) -> ApiError {
+    let message = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|err| String::from(err.message()))
+        .unwrap_or_else(|| format!("{e:?}"));
+    ApiError::internal(format!("{context}: {message}"))
 }
 
 pub async fn first<T: DeserializeOwned>(s: D1PreparedStatement, context: &str) -> Result<Option<T>, ApiError> {

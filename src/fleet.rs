@@ -19,17 +19,9 @@ pub fn reserved_sql(node: &str, pushed_at: &str) -> String {
     )
 }
 
+/// One row, in the column order of the query (read as an array: the fleet can be 10,000 rows).
 #[derive(Deserialize)]
-struct FleetRow {
-    node_id: String,
-    status: String,
-    cpu_pct: Option<f64>,
-    memory_pct: Option<f64>,
-    disk_pct: Option<f64>,
-    tenant_count: Option<f64>,
-    m_updated_at: Option<f64>,
-    reserved: f64,
-}
+struct FleetRow(String, String, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, f64);
 
 pub async fn load(d1: &D1Database, region: Region) -> Result<Vec<FleetNode>, ApiError> {
     let sql = format!(
@@ -38,20 +30,20 @@ pub async fn load(d1: &D1Database, region: Region) -> Result<Vec<FleetNode>, Api
          FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id WHERE n.region = ?1",
         reserved_sql("n.node_id", "m.updated_at")
     );
-    let rows = db::all::<FleetRow>(db::stmt(d1, &sql, &[text(region.as_str())])?, "load fleet").await?;
+    let rows = db::raw::<FleetRow>(db::stmt(d1, &sql, &[text(region.as_str())])?, "load fleet").await?;
     rows.into_iter()
-        .map(|r| {
+        .map(|FleetRow(node_id, status, cpu_pct, memory_pct, disk_pct, tenant_count, updated_at, reserved)| {
             Ok(FleetNode {
-                status: NodeStatus::parse("status", &r.status).map_err(|_| ApiError::internal(format!("node {} has status {}", r.node_id, r.status)))?,
-                metrics: r.m_updated_at.map(|updated| NodeMetrics {
-                    cpu_pct: r.cpu_pct,
-                    memory_pct: r.memory_pct,
-                    disk_pct: r.disk_pct,
-                    tenant_count: r.tenant_count.unwrap_or(0.0) as u32,
+                status: NodeStatus::parse("status", &status).map_err(|_| ApiError::internal(format!("node {node_id} has status {status}")))?,
+                metrics: updated_at.map(|updated| NodeMetrics {
+                    cpu_pct,
+                    memory_pct,
+                    disk_pct,
+                    tenant_count: tenant_count.unwrap_or(0.0) as u32,
                     updated_at_ms: updated as i64,
                 }),
-                reserved: r.reserved as u32,
-                node_id: r.node_id,
+                reserved: reserved as u32,
+                node_id,
             })
         })
         .collect()

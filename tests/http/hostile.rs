@@ -841,6 +841,10 @@ fn malformed_requests_change_nothing(w: &mut Worker) {
             }
         };
         *by_status.entry(r.status).or_default() += 1;
+        if std::env::var_os("CP_HOSTILE_VERBOSE").is_some() {
+            let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            println!("hostile: {} -> {} {} {}", h.label, r.status, v["error"]["code"], v["error"]["field"]);
+        }
         let short: String = r.body.chars().take(200).collect();
         if !(400..500).contains(&r.status) {
             problems.push(format!("{}: status {} (want {:?}): {short}", h.label, r.status, h.want));
