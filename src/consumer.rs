@@ -21,32 +21,65 @@ pub const DEAD_LETTER_QUEUE: &str = "provision-jobs-dlq";
 /// consumer's job is picked up again by the sweep.
 const LEASE_MS: i64 = 60_000;
 
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Action {
     Ack,
     Retry(u32),
 }
 
+/// What became of one message: the queue action and what the log line says about it.
+struct Outcome {
+    action: Action,
+    /// `dispatched`, `retry`, `failed`, `dead_lettered`, `skipped`, `deferred`, `unreadable`, `error`.
+    result: &'static str,
+    attempt: Option<u32>,
+    detail: Option<String>,
+}
+
+impl Outcome {
+    fn new(action: Action, result: &'static str, attempt: Option<u32>, detail: Option<String>) -> Self {
+        Outcome { action, result, attempt, detail }
+    }
+}
+
 pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: Env) {
-    let dead_letter = batch.queue() == DEAD_LETTER_QUEUE;
+    let queue = batch.queue();
+    let dead_letter = queue == DEAD_LETTER_QUEUE;
     for message in batch.raw_iter() {
-        let action = match parse(&message) {
-            Err(e) => {
-                crate::log::line("error", "unreadable queue message dropped", log_fields!("queue" => batch.queue(), "error" => e));
-                Action::Ack
-            }
+        let parsed = parse(&message);
+        let outcome = match &parsed {
+            Err(e) => Outcome::new(Action::Ack, "unreadable", None, Some(e.clone())),
             Ok(msg) => {
-                let result = if dead_letter { dead_lettered(&env, &msg).await } else { deliver(&env, &msg).await };
-                result.unwrap_or_else(|e| {
-                    // D1 trouble: let the queue bring the message back later.
-                    crate::log::line("error", "queue message failed; retrying", log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "error" => e.to_string()));
-                    Action::Retry(5)
-                })
+                let result = if dead_letter { dead_lettered(&env, msg).await } else { deliver(&env, msg).await };
+                // D1 trouble: let the queue bring the message back later.
+                result.unwrap_or_else(|e| Outcome::new(Action::Retry(5), "error", None, Some(format!("{e}: {e:?}"))))
             }
         };
-        match action {
+        match outcome.action {
             Action::Ack => message.ack(),
             Action::Retry(delay) => message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build()),
         }
+        // One line per message, whatever happened to it.
+        let msg = parsed.as_ref().ok();
+        let level = match outcome.result {
+            "dispatched" | "skipped" | "deferred" => "info",
+            "unreadable" | "error" => "error",
+            _ => "warn",
+        };
+        crate::log::line(
+            level,
+            "queue_message",
+            log_fields!(
+                "queue" => queue,
+                "message_id" => message.id(),
+                "job_id" => msg.map(|m| m.job_id.as_str()),
+                "trace_id" => msg.map(|m| m.trace_id.as_str()),
+                "result" => outcome.result,
+                "attempt" => outcome.attempt,
+                "retry_delay_s" => match outcome.action { Action::Retry(d) => Some(d), Action::Ack => None },
+                "detail" => outcome.detail,
+            ),
+        );
     }
 }
 
@@ -55,7 +88,7 @@ fn parse(message: &RawMessage) -> Result<ProvisionQueueMessage, String> {
     ProvisionQueueMessage::parse(&String::from(json)).map_err(|e| e.to_string())
 }
 
-async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_core::ApiError> {
+async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Outcome, cp_core::ApiError> {
     let d1 = db::database(env)?;
     let now = now_ms();
     let ids = (msg.trace_id.as_str(), msg.job_id.as_str(), msg.tenant_id.as_str());
@@ -92,8 +125,7 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_co
                 jobs::event(&d1, ids, "job.dispatched", "dispatched", Some(serde_json::json!({ "attempt": attempt })), done, None)?,
             ];
             db::batch(&d1, stmts, "mark dispatched").await?;
-            log(msg, "dispatched", attempt, None);
-            Ok(Action::Ack)
+            Ok(Outcome::new(Action::Ack, "dispatched", Some(attempt), None))
         }
         Verdict::Retry { delay_seconds, reason } => {
             let stmts = vec![
@@ -106,27 +138,24 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_co
                 jobs::event(&d1, ids, "job.dispatch_retry", "pending", Some(serde_json::json!({ "attempt": attempt, "delay_seconds": delay_seconds, "error": reason })), done, None)?,
             ];
             db::batch(&d1, stmts, "record retry").await?;
-            log(msg, "retry", attempt, Some(&reason));
-            Ok(Action::Retry(delay_seconds))
+            Ok(Outcome::new(Action::Retry(delay_seconds), "retry", Some(attempt), Some(reason)))
         }
         Verdict::Fail { reason } => {
             fail(&d1, msg, &reason, done, false).await?;
-            log(msg, "failed", attempt, Some(&reason));
-            Ok(Action::Ack)
+            Ok(Outcome::new(Action::Ack, "failed", Some(attempt), Some(reason)))
         }
     }
 }
 
 /// The dead-letter consumer: the message used up its retries, so its job fails (if it is still
 /// pending: a duplicate that was dispatched meanwhile stays dispatched).
-async fn dead_lettered(env: &Env, msg: &ProvisionQueueMessage) -> Result<Action, cp_core::ApiError> {
+async fn dead_lettered(env: &Env, msg: &ProvisionQueueMessage) -> Result<Outcome, cp_core::ApiError> {
     let d1 = db::database(env)?;
     let now = now_ms();
     let job = jobs::by_id(&d1, &msg.job_id).await?;
     let last = job.and_then(|j| j.last_error).unwrap_or_else(|| "no error recorded".into());
     fail(&d1, msg, &format!("retries exhausted: {last}"), now, true).await?;
-    log(msg, "dead_lettered", 0, Some(&last));
-    Ok(Action::Ack)
+    Ok(Outcome::new(Action::Ack, "dead_lettered", None, Some(last)))
 }
 
 /// Fails a pending job. `unless_held`: leave it alone while another delivery holds its claim (a
@@ -159,7 +188,7 @@ async fn fail(d1: &D1Database, msg: &ProvisionQueueMessage, reason: &str, now: i
 
 /// The claim failed: the job is unknown or no longer pending (ack: nothing to do, and never a
 /// second dispatch), or another delivery holds it (come back when its lease ends).
-async fn unclaimed(d1: &D1Database, msg: &ProvisionQueueMessage, now: i64) -> Result<Action, cp_core::ApiError> {
+async fn unclaimed(d1: &D1Database, msg: &ProvisionQueueMessage, now: i64) -> Result<Outcome, cp_core::ApiError> {
     #[derive(serde::Deserialize)]
     struct Held {
         status: String,
@@ -167,23 +196,13 @@ async fn unclaimed(d1: &D1Database, msg: &ProvisionQueueMessage, now: i64) -> Re
     }
     let s = db::stmt(d1, "SELECT status, lease_until FROM provision_jobs WHERE job_id = ?1", &[text(&msg.job_id)])?;
     let held = db::first::<Held>(s, "job status").await?;
-    let (status, action) = match held {
-        None => ("unknown job".to_string(), Action::Ack),
+    Ok(match held {
+        None => Outcome::new(Action::Ack, "skipped", None, Some("unknown job".into())),
         Some(h) if h.status == "pending" => {
             let left_ms = h.lease_until.map_or(0, |l| l as i64 - now);
             let delay = u32::try_from(left_ms.max(0) / 1000 + 1).unwrap_or(60);
-            (h.status, Action::Retry(delay))
+            Outcome::new(Action::Retry(delay), "deferred", None, Some("another delivery holds the job".into()))
         }
-        Some(h) => (h.status, Action::Ack),
-    };
-    crate::log::line("info", "queue message not claimed", log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "job_status" => status));
-    Ok(action)
-}
-
-fn log(msg: &ProvisionQueueMessage, outcome: &str, attempt: u32, error: Option<&str>) {
-    crate::log::line(
-        if outcome == "dispatched" { "info" } else { "warn" },
-        "dispatch",
-        log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "outcome" => outcome, "attempt" => attempt, "error" => error),
-    );
+        Some(h) => Outcome::new(Action::Ack, "skipped", None, Some(format!("job is {}", h.status))),
+    })
 }

@@ -10,6 +10,7 @@
 //! `dispatched` (the enqueue/dispatch pipeline is tested in pipeline.rs).
 
 use crate::harness::{free_port, repo, Worker, KEY};
+use crate::support::{job, now_ms, JobRow};
 use crate::Suite;
 use serde_json::{json, Value};
 use std::fmt;
@@ -19,7 +20,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub fn suites() -> Vec<Suite> {
     vec![Suite {
@@ -54,10 +55,6 @@ fn scratch(w: &Worker, name: &str) -> PathBuf {
     dir
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -74,23 +71,22 @@ struct Job<'a> {
 }
 
 fn insert_dispatched(w: &Worker, j: &Job) {
-    let now = now_ms();
-    let mode = if j.target.is_some() { "use_existing" } else { "create_new_server" };
-    w.sql(&format!(
-        "INSERT INTO provision_jobs (job_id, tenant_id, status, infra_mode, dedicated, region, target_server_id, plan_tier, \
-           subdomain_slug, canonical_hostname, pulumi_stack, trace_id, attempts, next_attempt_at, created_at, updated_at, dispatched_at) \
-         VALUES ({}, {}, 'dispatched', '{mode}', {}, {}, {}, {}, {}, {}, {}, {}, 1, {now}, {now}, {now}, {now})",
-        q(j.id),
-        q(j.tenant),
-        if j.dedicated { "1" } else { "NULL" },
-        q(j.region),
-        j.target.map(q).unwrap_or_else(|| "NULL".into()),
-        q(if j.dedicated { "enterprise" } else { "basic" }),
-        q(&slug(j.tenant)),
-        q(&format!("{}.pregoi.com", slug(j.tenant))),
-        q(j.stack),
-        q(j.trace),
-    ));
+    let (now, slug) = (now_ms(), slug(j.tenant));
+    JobRow {
+        status: "dispatched",
+        target: j.target,
+        dedicated: j.dedicated,
+        region: j.region,
+        plan_tier: if j.dedicated { "enterprise" } else { "basic" },
+        stack: j.stack,
+        trace_id: Some(j.trace),
+        attempts: 1,
+        next_attempt_at: now,
+        created_at: now,
+        dispatched_at: Some(now),
+        ..JobRow::new(j.id, j.tenant, &slug)
+    }
+    .insert(w);
     assert_eq!(w.count(&format!("SELECT COUNT(*) FROM provision_jobs WHERE job_id = {} AND status = 'dispatched'", q(j.id))), 1);
 }
 
@@ -242,12 +238,6 @@ fn pulumi_project(dir: &Path) -> PathBuf {
     fs::create_dir_all(&infra).unwrap();
     fs::write(infra.join("Pulumi.yaml"), "name: prego-infra\nruntime: nodejs\n").unwrap();
     infra
-}
-
-fn job(w: &Worker, id: &str) -> Value {
-    let r = w.get(&format!("/internal/provision-jobs/{id}"));
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.json()
 }
 
 fn events(w: &Worker, trace: &str) -> Vec<Value> {

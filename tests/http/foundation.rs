@@ -2,6 +2,7 @@
 //! concurrent burst of pushes.
 
 use crate::harness::{Worker, KEY};
+use crate::support::JobRow;
 use crate::Suite;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -161,8 +162,8 @@ fn nodes_create_update_read_list_delete(w: &mut Worker) {
 fn delete_refuses_a_node_with_active_jobs(w: &mut Worker) {
     register(w, "busy-1", "sg");
     push(w, json!({"node_id": "busy-1", "memory_pct": 10, "save_snapshot": true}));
-    w.sql("INSERT INTO provision_jobs (job_id, tenant_id, status, infra_mode, region, target_server_id, plan_tier, subdomain_slug, canonical_hostname, pulumi_stack, trace_id, next_attempt_at, created_at, updated_at) \
-           VALUES ('job-busy', 'tenant-busy', 'dispatched', 'use_existing', 'sg', 'busy-1', 'basic', 'busy', 'busy.pregoi.com', 'sg', 'trace_busy', 0, 0, 0)");
+    JobRow { status: "dispatched", target: Some("busy-1"), trace_id: Some("trace_busy"), next_attempt_at: 0, created_at: 0, ..JobRow::new("job-busy", "tenant-busy", "busy") }
+        .insert(w);
     let r = w.delete("/internal/nodes/busy-1");
     assert_eq!((r.status, r.code()), (409, "node_has_active_jobs".into()), "{}", r.text);
     assert_eq!(w.count("SELECT COUNT(*) FROM server_metrics_snapshots WHERE node_id = 'busy-1'"), 1, "a refused delete keeps everything");

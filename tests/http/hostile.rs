@@ -7,6 +7,7 @@
 //! content type, and a chunked body when a case asks for one.
 
 use crate::harness::{Worker, KEY};
+use crate::support::JobRow;
 use crate::Suite;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -788,17 +789,21 @@ fn seed(w: &Worker) {
         let r = w.post("/internal/trace-events", &json!({"trace_id": SEED_TRACE, "event": e, "tenant_id": "acme", "detail": {"k": "v"}}));
         assert_eq!(r.status, 201, "{}", r.text);
     }
-    let insert = |job_id: &str, tenant: &str, status: &str, key: &str| {
-        w.sql(&format!(
-            "INSERT INTO provision_jobs (job_id, tenant_id, status, infra_mode, region, target_server_id, plan_tier, subdomain_slug, \
-               canonical_hostname, pulumi_stack, trace_id, idempotency_key, attempts, next_attempt_at, created_at, updated_at, dispatched_at, completed_at) \
-             VALUES ('{job_id}', '{tenant}', '{status}', 'use_existing', 'sg', '{SEED_NODE}', 'basic', '{tenant}', '{tenant}.pregoi.com', 'sg', \
-               '{SEED_TRACE}', {key}, 1, 4102444800000, 1700000000000, 1700000000000, 1700000000000, NULL)"
-        ));
-    };
-    insert(JOB_DISPATCHED, "acme", "dispatched", &format!("'{SEED_KEY}'"));
-    insert(JOB_SUCCEEDED, "beta", "succeeded", "NULL");
-    insert(JOB_PENDING, "gamma", "pending", "NULL");
+    // Next attempt in 2100: the outbox sweep never resends the pending one.
+    for (job_id, tenant, status, key) in [(JOB_DISPATCHED, "acme", "dispatched", Some(SEED_KEY)), (JOB_SUCCEEDED, "beta", "succeeded", None), (JOB_PENDING, "gamma", "pending", None)] {
+        JobRow {
+            status,
+            target: Some(SEED_NODE),
+            trace_id: Some(SEED_TRACE),
+            idempotency_key: key,
+            attempts: 1,
+            next_attempt_at: 4_102_444_800_000,
+            created_at: 1_700_000_000_000,
+            dispatched_at: Some(1_700_000_000_000),
+            ..JobRow::new(job_id, tenant, tenant)
+        }
+        .insert(w);
+    }
 }
 
 fn is_error_body(text: &str) -> bool {

@@ -3,15 +3,15 @@
 //! Worker in the middle of a burst of enqueues, after which the outbox sweep must send what the
 //! killed process lost. Timings are printed for information only; nothing asserts on speed.
 
-use crate::harness::{Worker, KEY};
+use crate::fake_github::{self, Answer, FakeGithub, Request};
+use crate::harness::{Resp, Worker};
+use crate::support::{client, enqueue, now_ms, poll, post_json, DELIVERIES};
 use crate::Suite;
+use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub fn suites() -> Vec<Suite> {
     vec![Suite {
@@ -25,19 +25,13 @@ pub fn suites() -> Vec<Suite> {
     }]
 }
 
-const GH_TOKEN: &str = "test-gh-token";
 /// The seed of the fake GitHub's answers: the same tenant and attempt get the same answer.
 const SEED: u64 = 0x5eed_2026_c0ff_ee01;
 
 fn suite_vars() -> Vec<(&'static str, String)> {
-    let port = fake().port;
-    vec![
-        ("GITHUB_WORKFLOW_DISPATCH_URL", format!("http://127.0.0.1:{port}/repos/acme/infra/actions/workflows/provision-tenant.yml/dispatches")),
-        ("GITHUB_TOKEN", GH_TOKEN.into()),
-        ("DISPATCH_RETRY_BASE_SECONDS", "1".into()),
-        ("DISPATCH_RETRY_MAX_SECONDS", "1".into()),
-        ("PLACEMENT_POLICY", "one_tenant_one_server_v1".into()),
-    ]
+    let mut vars = github().worker_vars();
+    vars.push(("PLACEMENT_POLICY", "one_tenant_one_server_v1".into()));
+    vars
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -51,187 +45,32 @@ fn fnv(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 // ---------------------------------------------------------------------------------------------
-// The fake GitHub: a threaded HTTP/1.1 server on std's TcpListener.
+// The fake GitHub: every dispatch succeeds, except while the flaky case runs.
 
-const MODE_FLAKY: u8 = 0;
-const MODE_OK: u8 = 1;
-
-/// One dispatch request as the fake saw and answered it.
-#[derive(Debug, Clone)]
-pub struct Hit {
-    pub job_id: String,
-    pub tenant_id: String,
-    /// The status answered (for a slow answer, after the sleep).
-    pub status: u16,
-    pub slow: bool,
-    pub answered_at: Instant,
-    /// Anything wrong with the request's headers or body (empty when it was right).
-    pub problems: Vec<String>,
+fn github() -> &'static FakeGithub {
+    static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
+    GITHUB.get_or_init(|| FakeGithub::start(|_, _| Answer::ok()))
 }
 
-pub struct Fake {
-    pub port: u16,
-    mode: Arc<AtomicU8>,
-    hits: Arc<Mutex<Vec<Hit>>>,
-}
-
-static FAKE: OnceLock<Fake> = OnceLock::new();
-
-fn fake() -> &'static Fake {
-    FAKE.get_or_init(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake GitHub");
-        let port = listener.local_addr().unwrap().port();
-        let mode = Arc::new(AtomicU8::new(MODE_OK));
-        let hits = Arc::new(Mutex::new(Vec::new()));
-        let (m, h) = (mode.clone(), hits.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (m, h) = (m.clone(), h.clone());
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &m, &h);
-                });
-            }
-        });
-        Fake { port, mode, hits }
-    })
-}
-
-impl Fake {
-    fn set_mode(&self, mode: u8) {
-        self.mode.store(mode, Ordering::SeqCst);
-    }
-    fn hits(&self) -> Vec<Hit> {
-        self.hits.lock().unwrap().clone()
-    }
-}
-
-fn read_request(stream: &mut TcpStream) -> Result<(String, Vec<(String, String)>, Vec<u8>), String> {
-    stream.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 4096];
-    let head_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        let n = stream.read(&mut tmp).map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("closed before the headers ended".into());
-        }
-        buf.extend_from_slice(&tmp[..n]);
+/// Decided by the tenant and the attempt alone (seeded), so a run can be repeated: about a third
+/// 204, the rest 500, 429 or an answer after 2-3 s; "doomed" tenants never get a 2xx.
+fn flaky(tenant: &str, attempt: usize) -> Answer {
+    let attempt = attempt as u64;
+    let e500 = || Answer::status(500).json(json!({"message": "Server Error"}));
+    let e429 = || {
+        Answer::status(429).header("retry-after", "1").json(json!({"message": "API rate limit exceeded", "documentation_url": "https://docs.github.com/rest"}))
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))).collect();
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = stream.read(&mut tmp).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&tmp[..n]);
+    if tenant.contains("doomed") {
+        return if attempt.is_multiple_of(2) { e500() } else { e429() };
     }
-    Ok((request_line, headers, body))
-}
-
-fn serve(mut stream: TcpStream, mode: &AtomicU8, hits: &Mutex<Vec<Hit>>) -> Result<(), String> {
-    let (request_line, headers, body) = read_request(&mut stream)?;
-    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let inputs = &body["inputs"];
-    let job_id = inputs["job_id"].as_str().unwrap_or_default().to_string();
-    let tenant_id = inputs["tenant_id"].as_str().unwrap_or_default().to_string();
-
-    let mut problems = Vec::new();
-    if !request_line.starts_with("POST /repos/acme/infra/actions/workflows/provision-tenant.yml/dispatches ") {
-        problems.push(format!("request line {request_line:?}"));
+    let r = splitmix(SEED ^ fnv(tenant) ^ attempt.wrapping_mul(0x1000_0000_01b3));
+    match r % 100 {
+        0..=34 => Answer::ok(),
+        35..=59 => e500(),
+        60..=79 => e429(),
+        n => (if n % 2 == 0 { Answer::ok() } else { e500() }).after(Duration::from_millis(2000 + (r >> 32) % 1000)),
     }
-    if header("authorization") != Some(&format!("Bearer {GH_TOKEN}")) {
-        problems.push("authorization".into());
-    }
-    if header("accept") != Some("application/vnd.github+json") {
-        problems.push(format!("accept {:?}", header("accept")));
-    }
-    if header("x-github-api-version") != Some("2022-11-28") {
-        problems.push(format!("x-github-api-version {:?}", header("x-github-api-version")));
-    }
-    if header("user-agent").is_none_or(|u| u.trim().is_empty()) {
-        problems.push("no user-agent".into());
-    }
-    if body["ref"] != "main" {
-        problems.push(format!("ref {}", body["ref"]));
-    }
-    let fields = ["job_id", "tenant_id", "region", "create_new_server", "target_server_id", "subdomain_slug", "canonical_hostname", "dedicated", "trace_id"];
-    match inputs.as_object() {
-        Some(map) if map.len() == fields.len() && fields.iter().all(|f| map.get(*f).is_some_and(Value::is_string)) => {}
-        _ => problems.push(format!("inputs {inputs}")),
-    }
-
-    // Which attempt this is for the job decides the answer; the attempt is counted and the
-    // answer recorded under one lock, so concurrent requests for one job count separately.
-    let (index, status, slow_ms) = {
-        let mut h = hits.lock().unwrap();
-        let attempt = h.iter().filter(|h| h.job_id == job_id).count() as u64;
-        let (status, slow_ms) = if mode.load(Ordering::SeqCst) == MODE_OK {
-            (204, 0)
-        } else if tenant_id.contains("doomed") {
-            (if attempt % 2 == 0 { 500 } else { 429 }, 0)
-        } else {
-            let r = splitmix(SEED ^ fnv(&tenant_id) ^ attempt.wrapping_mul(0x1000_0000_01b3));
-            match r % 100 {
-                0..=34 => (204, 0),
-                35..=59 => (500, 0),
-                60..=79 => (429, 0),
-                n => (if n % 2 == 0 { 204 } else { 500 }, 2000 + (r >> 32) % 1000),
-            }
-        };
-        h.push(Hit { job_id: job_id.clone(), tenant_id, status, slow: slow_ms > 0, answered_at: Instant::now(), problems });
-        (h.len() - 1, status, slow_ms)
-    };
-    if slow_ms > 0 {
-        std::thread::sleep(Duration::from_millis(slow_ms));
-    }
-    let response = match status {
-        204 => "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_string(),
-        429 => {
-            let b = r#"{"message":"API rate limit exceeded","documentation_url":"https://docs.github.com/rest"}"#;
-            format!("HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{b}", b.len())
-        }
-        _ => {
-            let b = r#"{"message":"Server Error"}"#;
-            format!("HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{b}", b.len())
-        }
-    };
-    let written = stream.write_all(response.as_bytes()).and_then(|_| stream.flush());
-    hits.lock().unwrap()[index].answered_at = Instant::now();
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    written.map_err(|e| e.to_string())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clients.
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build().unwrap()
-}
-
-fn post_json(http: &reqwest::blocking::Client, base: &str, path: &str, body: &Value) -> Result<(u16, String), String> {
-    let r = http
-        .post(format!("{base}{path}"))
-        .header("authorization", format!("Bearer {KEY}"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .map_err(|e| e.to_string())?;
-    let status = r.status().as_u16();
-    Ok((status, r.text().map_err(|e| e.to_string())?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +82,7 @@ fn ten_thousand_pushes(w: &mut Worker) {
     const CLIENTS: usize = 50;
     const REGIONS: [&str; 3] = ["sg", "us", "eu"];
     let base = w.base.clone();
-    let http = client();
+    let http = client(Duration::from_secs(30));
 
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -252,8 +91,8 @@ fn ten_thousand_pushes(w: &mut Worker) {
             s.spawn(move || {
                 for n in (t..NODES).step_by(10) {
                     let body = json!({"node_id": format!("load-{n:03}"), "region": REGIONS[n % 3], "host": format!("10.2.{}.{}", n / 250, n % 250)});
-                    let (status, text) = post_json(http, base, "/internal/nodes", &body).expect("register");
-                    assert_eq!(status, 201, "{text}");
+                    let r = post_json(http, base, "/internal/nodes", &body).expect("register");
+                    assert_eq!(r.status, 201, "{}", r.text);
                 }
             });
         }
@@ -282,12 +121,12 @@ fn ten_thousand_pushes(w: &mut Worker) {
                         "save_snapshot": snapshot,
                     });
                     match post_json(http, base, "/internal/server-metrics", &body) {
-                        Ok((status, text)) => {
-                            *statuses.lock().unwrap().entry(status).or_default() += 1;
-                            if (200..300).contains(&status) {
+                        Ok(r) => {
+                            *statuses.lock().unwrap().entry(r.status).or_default() += 1;
+                            if (200..300).contains(&r.status) {
                                 accepted.lock().unwrap().push((i, snapshot));
                             } else {
-                                failures.lock().unwrap().push(format!("push {i}: {status} {text}"));
+                                failures.lock().unwrap().push(format!("push {i}: {} {}", r.status, r.text));
                             }
                         }
                         Err(e) => failures.lock().unwrap().push(format!("push {i}: transport {e}")),
@@ -344,8 +183,9 @@ fn ten_thousand_pushes(w: &mut Worker) {
 // ---------------------------------------------------------------------------------------------
 // 2. The dispatcher against a flaky GitHub.
 
-fn enqueue(http: &reqwest::blocking::Client, base: &str, tenant: &str) -> Result<(u16, String), String> {
-    post_json(http, base, &format!("/internal/tenants/{tenant}/enqueue-provision"), &json!({"subdomain_slug": tenant}))
+/// An enqueue as the burst sends it: the tenant id is also the slug.
+fn enqueue_tenant(http: &Client, base: &str, tenant: &str) -> Result<Resp, String> {
+    enqueue(http, base, tenant, &json!({"subdomain_slug": tenant}), None)
 }
 
 fn jobs_of(w: &Worker, prefix: &str) -> BTreeMap<String, (String, i64, Option<String>)> {
@@ -355,49 +195,30 @@ fn jobs_of(w: &Worker, prefix: &str) -> BTreeMap<String, (String, i64, Option<St
         .collect()
 }
 
-fn hits_by_job(prefix: &str) -> BTreeMap<String, Vec<Hit>> {
-    let mut out: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
-    for h in fake().hits().into_iter().filter(|h| h.tenant_id.starts_with(prefix)) {
-        out.entry(h.job_id.clone()).or_default().push(h);
-    }
-    out
-}
-
-fn is_2xx(s: u16) -> bool {
-    (200..300).contains(&s)
-}
-
 fn dispatcher_under_flaky_github(w: &mut Worker) {
     const JOBS: usize = 40;
-    fake().set_mode(MODE_FLAKY);
-    let http = client();
+    github().set_script(flaky);
+    let http = client(Duration::from_secs(30));
     let tenant = |i: usize| if i % 8 == 7 { format!("flaky-doomed-{i:02}") } else { format!("flaky-{i:02}") };
     let mut accepted: BTreeMap<String, String> = BTreeMap::new();
     let started = Instant::now();
     for i in 0..JOBS {
         let t = tenant(i);
-        let (status, text) = enqueue(&http, &w.base, &t).expect("enqueue");
-        assert_eq!(status, 202, "{t}: {text}");
-        let body: Value = serde_json::from_str(&text).unwrap();
+        let r = enqueue_tenant(&http, &w.base, &t).expect("enqueue");
+        assert_eq!(r.status, 202, "{t}: {}", r.text);
+        let body = r.json();
         assert_eq!(body["placement"]["create_new_server"], true, "one_tenant_one_server_v1");
         accepted.insert(body["job_id"].as_str().unwrap().to_string(), t);
     }
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let jobs = loop {
-        let jobs = jobs_of(w, "flaky-");
-        let pending = jobs.values().filter(|(s, ..)| s == "pending").count();
-        if pending == 0 || Instant::now() > deadline {
-            break jobs;
-        }
-        std::thread::sleep(Duration::from_millis(1000));
-    };
+    // Still pending after 90 s fails below, with every job's requests.
+    let jobs = poll(Duration::from_secs(90), Duration::from_millis(1000), || jobs_of(w, "flaky-"), |jobs| jobs.values().all(|(s, ..)| s != "pending"));
     let settled = started.elapsed().as_secs_f64();
-    let hits = hits_by_job("flaky-");
-    let all_hits: Vec<&Hit> = hits.values().flatten().collect();
+    let hits = github().by_job("flaky-");
+    let all_hits: Vec<&Request> = hits.values().flatten().collect();
     let mut answered: BTreeMap<String, usize> = BTreeMap::new();
     for h in &all_hits {
-        *answered.entry(format!("{}{}", h.status, if h.slow { "_slow" } else { "" })).or_default() += 1;
+        *answered.entry(format!("{}{}", h.status, if h.delay.is_zero() { "" } else { "_slow" })).or_default() += 1;
     }
     let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
     for (s, ..) in jobs.values() {
@@ -416,30 +237,30 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
     let pending: Vec<String> = jobs
         .iter()
         .filter(|(_, (s, ..))| s == "pending")
-        .map(|(j, (_, attempts, err))| format!("{} {j}: attempts {attempts}, last_error {err:?}, requests {:?}", accepted[j], hits.get(j).map(|hs| hs.iter().map(|h| h.status).collect::<Vec<_>>())))
+        .map(|(j, (_, attempts, err))| format!("{} {j}: attempts {attempts}, last_error {err:?}, requests {:?}", accepted[j], hits.get(j).map(|hs| fake_github::statuses(hs))))
         .collect();
     if !pending.is_empty() {
-        let health = match client().get(format!("{}/health", w.base)).timeout(Duration::from_secs(5)).send() {
+        let health = match client(Duration::from_secs(30)).get(format!("{}/health", w.base)).timeout(Duration::from_secs(5)).send() {
             Ok(r) => r.status().to_string(),
             Err(e) => format!("transport error {e}"),
         };
         panic!("still pending after 90 s (GET /health now: {health}):\n{}", pending.join("\n"));
     }
-    let problems: Vec<String> = all_hits.iter().flat_map(|h| h.problems.iter().map(move |p| format!("{}: {p}", h.job_id))).collect();
+    let problems: Vec<String> = all_hits.iter().flat_map(|h| h.problems().into_iter().map(move |p| format!("{}: {p}", h.job_id()))).collect();
     assert!(problems.is_empty(), "malformed dispatch requests: {problems:?}");
 
     for (job_id, (status, attempts, last_error)) in &jobs {
         let tenant = &accepted[job_id];
         let job_hits = hits.get(job_id).cloned().unwrap_or_default();
-        let statuses: Vec<u16> = job_hits.iter().map(|h| h.status).collect();
-        let ok = statuses.iter().filter(|s| is_2xx(**s)).count();
+        let statuses = fake_github::statuses(&job_hits);
+        let ok = fake_github::count_2xx(&job_hits);
         assert!(ok <= 1, "{tenant} ({job_id}) was dispatched {ok} times: {statuses:?}");
-        assert!(job_hits.len() <= 6, "{tenant}: {} dispatch requests, more than the 6 deliveries a message gets: {statuses:?}", job_hits.len());
+        assert!(job_hits.len() <= DELIVERIES, "{tenant}: {} dispatch requests, more than the {DELIVERIES} deliveries a message gets: {statuses:?}", job_hits.len());
         assert_eq!(*attempts as usize, job_hits.len(), "{tenant}: attempts column vs requests seen: {statuses:?}");
         match status.as_str() {
             "dispatched" => {
                 assert_eq!(ok, 1, "{tenant} is dispatched without a 2xx: {statuses:?}");
-                assert!(is_2xx(*statuses.last().unwrap()), "{tenant}: a request after the 2xx: {statuses:?}");
+                assert!(job_hits.last().unwrap().is_2xx(), "{tenant}: a request after the 2xx: {statuses:?}");
             }
             "failed" => {
                 assert_eq!(ok, 0, "{tenant} is failed but got a 2xx: {statuses:?}");
@@ -449,7 +270,7 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
         }
         if tenant.contains("doomed") {
             assert_eq!(status, "failed", "{tenant}: never answered 2xx, so it must fail");
-            assert_eq!(job_hits.len(), 6, "{tenant}: the first delivery and 5 retries: {statuses:?}");
+            assert_eq!(job_hits.len(), DELIVERIES, "{tenant}: the first delivery and {} retries: {statuses:?}", DELIVERIES - 1);
         }
         // The timeline says the same: one job.dispatched event per dispatched job, none otherwise.
         let dispatched_events = w.count(&format!("SELECT COUNT(*) FROM trace_events WHERE job_id = '{job_id}' AND event = 'job.dispatched'"));
@@ -465,7 +286,7 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
 
 fn restart_mid_burst(w: &mut Worker) {
     const JOBS: usize = 30;
-    fake().set_mode(MODE_OK);
+    github().set_script(|_, _| Answer::ok());
     let base = w.base.clone();
     let accepted: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
     let outcomes: Arc<Mutex<BTreeMap<String, usize>>> = Arc::new(Mutex::new(BTreeMap::new()));
@@ -473,16 +294,17 @@ fn restart_mid_burst(w: &mut Worker) {
     let burst = {
         let (accepted, outcomes, worker_errors) = (accepted.clone(), outcomes.clone(), worker_errors.clone());
         std::thread::spawn(move || {
-            let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
+            let http = client(Duration::from_secs(15));
             for i in 0..JOBS {
                 let tenant = format!("restart-{i:02}");
-                match enqueue(&http, &base, &tenant) {
-                    Ok((202, text)) => {
-                        let body: Value = serde_json::from_str(&text).unwrap();
+                match enqueue_tenant(&http, &base, &tenant) {
+                    Ok(r) if r.status == 202 => {
+                        let body = r.json();
                         accepted.lock().unwrap().push((body["job_id"].as_str().unwrap().to_string(), tenant));
                         *outcomes.lock().unwrap().entry("202".into()).or_default() += 1;
                     }
-                    Ok((status, text)) => {
+                    Ok(r) => {
+                        let (status, text) = (r.status, r.text);
                         // Only a JSON error body is the Worker's; wrangler's proxy answers 503 in
                         // plain text while the process restarts.
                         if status >= 500 && serde_json::from_str::<Value>(&text).is_ok_and(|v| v.get("error").is_some()) {
@@ -554,14 +376,7 @@ fn restart_mid_burst(w: &mut Worker) {
     let r = w.send("GET", "/__scheduled?cron=*/5+*+*+*+*", None, None, None);
     assert!(r.status < 300, "scheduled: {} {}", r.status, r.text);
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let rows = loop {
-        let rows = jobs_of(w, "restart-");
-        if rows.values().all(|(s, ..)| s == "dispatched") || Instant::now() > deadline {
-            break rows;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let rows = poll(Duration::from_secs(60), Duration::from_millis(500), || jobs_of(w, "restart-"), |rows| rows.values().all(|(s, ..)| s == "dispatched"));
     std::thread::sleep(Duration::from_millis(1500));
     let swept = w.log_lines().into_iter().filter(|l| l["msg"] == "scheduled").map(|l| l["resent_jobs"].clone()).collect::<Vec<_>>();
     println!("load: restart: the sweep resent {swept:?}; {} rows, statuses {:?}", rows.len(), rows.values().map(|(s, ..)| s.as_str()).collect::<BTreeSet<_>>());
@@ -571,11 +386,11 @@ fn restart_mid_burst(w: &mut Worker) {
     let not_dispatched: Vec<_> = rows.iter().filter(|(_, (s, ..))| s != "dispatched").collect();
     assert!(not_dispatched.is_empty(), "rows not dispatched (incl. unanswered requests): {not_dispatched:?}");
 
-    let hits = hits_by_job("restart-");
+    let hits = github().by_job("restart-");
     for (job_id, (_, attempts, _)) in &rows {
-        let statuses: Vec<u16> = hits.get(job_id).map(|hs| hs.iter().map(|h| h.status).collect()).unwrap_or_default();
-        let ok = statuses.iter().filter(|s| is_2xx(**s)).count();
-        let first_ok_during_kill = hits.get(job_id).and_then(|hs| hs.iter().find(|h| is_2xx(h.status))).is_some_and(|h| {
+        let job_hits = hits.get(job_id).cloned().unwrap_or_default();
+        let (statuses, ok) = (fake_github::statuses(&job_hits), fake_github::count_2xx(&job_hits));
+        let first_ok_during_kill = job_hits.iter().find(|h| h.is_2xx()).is_some_and(|h| {
             h.answered_at + Duration::from_secs(1) >= restart_started && h.answered_at <= restart_ended
         });
         assert_eq!(

@@ -5,12 +5,14 @@
 //! `cargo test --test http -- NAME` runs only the cases whose `suite::case` name contains NAME.
 
 mod edges;
+mod fake_github;
 mod foundation;
 mod harness;
 mod hostile;
 mod load;
 mod pipeline;
 mod placement;
+mod support;
 
 use harness::Worker;
 use std::panic::{catch_unwind, AssertUnwindSafe};

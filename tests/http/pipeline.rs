@@ -2,36 +2,26 @@
 //! local Queue → the consumer → GitHub's `workflow_dispatch` → the workflow's completion callback;
 //! retries, the dead-letter queue, idempotency, reservations and the scheduled outbox sweep.
 //!
-//! GitHub is a scripted fake in this file (`FakeGithub`): a plain HTTP/1.1 server on 127.0.0.1
-//! that answers each dispatch by the job's tenant id (see `SCRIPT`) and records every request, so
-//! a case can count exactly what the Worker sent.
+//! GitHub is the fake of fake_github.rs, answering each dispatch by the job's tenant id (see
+//! `script`), so a case can count exactly what the Worker sent.
 
+use crate::fake_github::{self, Answer, FakeGithub, Request};
 use crate::foundation::push;
 use crate::harness::{Resp, Worker, KEY};
+use crate::support::{self, eventually, job, now_ms, JobRow, DELIVERIES};
 use crate::Suite;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-const DISPATCH_PATH: &str = "/repos/acme/infra/actions/workflows/provision-tenant.yml/dispatches";
-const GITHUB_TOKEN: &str = "test-gh-token";
-/// The queue's `max_retries` (wrangler.toml) + 1.
-const DELIVERIES: usize = 6;
-const NINE_FIELDS: [&str; 9] =
-    ["canonical_hostname", "create_new_server", "dedicated", "job_id", "region", "subdomain_slug", "target_server_id", "tenant_id", "trace_id"];
+/// How long a job may take to settle: the dead-letter path takes about 12 s on an idle machine.
+const SETTLE: Duration = Duration::from_secs(40);
 
 pub fn suites() -> Vec<Suite> {
     vec![Suite {
         name: "pipeline",
-        vars: vec![
-            ("GITHUB_WORKFLOW_DISPATCH_URL", format!("http://127.0.0.1:{}{DISPATCH_PATH}", github().port)),
-            ("GITHUB_TOKEN", GITHUB_TOKEN.into()),
-            ("DISPATCH_RETRY_BASE_SECONDS", "1".into()),
-            ("DISPATCH_RETRY_MAX_SECONDS", "1".into()),
-        ],
+        vars: github().worker_vars(),
         cases: vec![
             ("happy_path_dispatches_once_and_completes", happy_path_dispatches_once_and_completes),
             ("new_server_placements_send_an_empty_target", new_server_placements_send_an_empty_target),
@@ -47,182 +37,33 @@ pub fn suites() -> Vec<Suite> {
     }]
 }
 
-// ---- the fake GitHub -------------------------------------------------------------------------
-
-/// One scripted answer.
-struct Answer {
-    status: u16,
-    headers: &'static [(&'static str, &'static str)],
-    body: &'static str,
-}
-
-const OK: Answer = Answer { status: 204, headers: &[], body: "" };
-/// Status 0: close the connection without answering (a network error for the Worker).
-const HANG_UP: Answer = Answer { status: 0, headers: &[], body: "" };
-const E500: Answer = Answer { status: 500, headers: &[], body: r#"{"message":"Server Error"}"# };
-
-/// By tenant-id prefix: the answers to a job's 1st, 2nd, ... dispatch; the last one repeats.
-/// Tenants that match no prefix get 204.
-const SCRIPT: &[(&str, &[Answer])] = &[
-    ("t-500x2", &[E500, E500, OK]),
-    ("t-429", &[Answer { status: 429, headers: &[("retry-after", "1")], body: r#"{"message":"slow down"}"# }, OK]),
-    (
-        "t-403rl",
-        &[Answer { status: 403, headers: &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")], body: r#"{"message":"API rate limit exceeded"}"# }, OK],
-    ),
-    ("t-hangup", &[HANG_UP, OK]),
-    ("t-403plain", &[Answer { status: 403, headers: &[], body: r#"{"message":"Resource not accessible by integration"}"# }]),
-    ("t-422", &[Answer { status: 422, headers: &[], body: r#"{"message":"Unexpected inputs provided","documentation_url":"https://docs.github.com"}"# }]),
-    ("t-404", &[Answer { status: 404, headers: &[], body: r#"{"message":"Not Found"}"# }]),
-    ("t-always500", &[E500]),
-];
-
-fn script(tenant: &str, nth: usize) -> &'static Answer {
-    let answers = SCRIPT.iter().find(|(prefix, _)| tenant.starts_with(prefix)).map_or(&[OK][..], |(_, a)| *a);
-    &answers[nth.min(answers.len() - 1)]
-}
-
-/// A request as fake GitHub received it, and the status it answered.
-#[derive(Clone, Debug)]
-struct Recorded {
-    method: String,
-    path: String,
-    /// Lower-cased names.
-    headers: BTreeMap<String, String>,
-    body: Value,
-    answered: u16,
-}
-
-impl Recorded {
-    fn input(&self, name: &str) -> &str {
-        self.body["inputs"][name].as_str().unwrap_or_default()
-    }
-    fn ok(&self) -> bool {
-        (200..300).contains(&self.answered)
-    }
-}
-
-struct FakeGithub {
-    port: u16,
-    requests: Mutex<Vec<Recorded>>,
-}
-
-static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
-
 fn github() -> &'static FakeGithub {
-    GITHUB.get_or_init(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake GitHub");
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || {
-                    if let Err(e) = github().serve(stream) {
-                        eprintln!("fake GitHub: {e}");
-                    }
-                });
-            }
-        });
-        FakeGithub { port, requests: Mutex::new(Vec::new()) }
-    })
+    static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
+    GITHUB.get_or_init(|| FakeGithub::start(script))
 }
 
-impl FakeGithub {
-    /// Reads one request (Content-Length or chunked body), answers from the script, closes.
-    fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let body = if headers.get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
-            read_chunked(&mut reader)?
-        } else {
-            let len = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let mut buf = vec![0; len];
-            reader.read_exact(&mut buf)?;
-            buf
-        };
-        let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-
-        // Count and record under one lock, so two concurrent requests for a job get distinct turns.
-        let answer = {
-            let mut requests = self.requests.lock().unwrap();
-            let job_id = body["inputs"]["job_id"].as_str().unwrap_or_default();
-            let nth = requests.iter().filter(|r| r.input("job_id") == job_id).count();
-            let answer = script(body["inputs"]["tenant_id"].as_str().unwrap_or_default(), nth);
-            requests.push(Recorded { method, path, headers, body, answered: answer.status });
-            answer
-        };
-        if answer.status == 0 {
-            return Ok(());
-        }
-        let mut out = format!("HTTP/1.1 {} Scripted\r\nConnection: close\r\n", answer.status);
-        for (k, v) in answer.headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if answer.status != 204 {
-            out.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", answer.body.len()));
-        }
-        out.push_str("\r\n");
-        out.push_str(answer.body);
-        let mut stream = reader.into_inner();
-        stream.write_all(out.as_bytes())?;
-        stream.flush()
-    }
-
-    fn for_job(&self, job_id: &str) -> Vec<Recorded> {
-        self.requests.lock().unwrap().iter().filter(|r| r.input("job_id") == job_id).cloned().collect()
-    }
-
-    fn all(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size = String::new();
-        reader.read_line(&mut size)?;
-        let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-        let mut chunk = vec![0; size + 2];
-        reader.read_exact(&mut chunk)?;
-        if size == 0 {
-            return Ok(body);
-        }
-        body.extend_from_slice(&chunk[..size]);
-    }
+/// By tenant id: the answers to a job's 1st, 2nd, ... dispatch; the last one repeats. Other
+/// tenants get 204.
+fn script(tenant: &str, nth: usize) -> Answer {
+    let error = |status, message: &str| Answer::status(status).json(json!({"message": message}));
+    let answers = match tenant {
+        "t-500x2" => vec![error(500, "Server Error"), error(500, "Server Error"), Answer::ok()],
+        "t-429" => vec![error(429, "slow down").header("retry-after", "1"), Answer::ok()],
+        "t-403rl" => vec![
+            error(403, "API rate limit exceeded").header("x-ratelimit-remaining", "0").header("x-ratelimit-reset", "0"),
+            Answer::ok(),
+        ],
+        "t-hangup" => vec![Answer::hang_up(), Answer::ok()],
+        "t-403plain" => vec![error(403, "Resource not accessible by integration")],
+        "t-422" => vec![Answer::status(422).json(json!({"message": "Unexpected inputs provided", "documentation_url": "https://docs.github.com"}))],
+        "t-404" => vec![error(404, "Not Found")],
+        "t-always500" => vec![error(500, "Server Error")],
+        _ => vec![Answer::ok()],
+    };
+    answers[nth.min(answers.len() - 1)].clone()
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-/// Polls `probe` until it returns Ok (at most 40 s: the dead-letter path takes about 12 s on an
-/// idle machine); a timeout shows its last Err.
-fn eventually<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        match probe() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
 
 /// A node with fresh metrics.
 fn fresh_node(w: &Worker, id: &str, region: &str, tenants: u32) {
@@ -233,18 +74,7 @@ fn fresh_node(w: &Worker, id: &str, region: &str, tenants: u32) {
 
 /// `POST /internal/tenants/{tenant}/enqueue-provision`, with an `Idempotency-Key` when given.
 fn enqueue(w: &Worker, tenant: &str, body: &Value, key: Option<&str>) -> Resp {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let mut req = client
-        .post(format!("{}/internal/tenants/{tenant}/enqueue-provision", w.base))
-        .header("authorization", format!("Bearer {KEY}"))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(k) = key {
-        req = req.header("idempotency-key", reqwest::header::HeaderValue::from_bytes(k.as_bytes()).unwrap());
-    }
-    let r = req.send().unwrap();
-    let (status, headers) = (r.status().as_u16(), r.headers().clone());
-    Resp { status, headers, text: r.text().unwrap_or_default() }
+    support::enqueue(&support::client(Duration::from_secs(30)), &w.base, tenant, body, key).unwrap_or_else(|e| panic!("enqueue {tenant}: {e}"))
 }
 
 /// Enqueues and expects 202; returns the answer.
@@ -254,15 +84,9 @@ fn accepted(w: &Worker, tenant: &str, body: Value) -> Value {
     r.json()
 }
 
-fn job(w: &Worker, job_id: &str) -> Value {
-    let r = w.get(&format!("/internal/provision-jobs/{job_id}"));
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.json()
-}
-
 /// Waits until the job has left `pending`, and returns it.
 fn settled(w: &Worker, job_id: &str) -> Value {
-    eventually(&format!("job {job_id} to leave pending"), || {
+    eventually(&format!("job {job_id} to leave pending"), SETTLE, || {
         let j = job(w, job_id);
         if j["status"] == "pending" {
             Err(j.to_string())
@@ -281,19 +105,9 @@ fn complete(w: &Worker, job_id: &str, body: Value) -> Resp {
 }
 
 /// Checks one recorded dispatch against what the SPEC says GitHub must receive.
-fn assert_dispatch_request(r: &Recorded, expected_inputs: &Value) {
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", DISPATCH_PATH));
-    assert_eq!(r.headers.get("authorization").map(String::as_str), Some("Bearer test-gh-token"));
-    assert_eq!(r.headers.get("accept").map(String::as_str), Some("application/vnd.github+json"));
-    assert_eq!(r.headers.get("x-github-api-version").map(String::as_str), Some("2022-11-28"));
-    assert!(r.headers.get("user-agent").is_some_and(|ua| !ua.trim().is_empty()), "no User-Agent: {:?}", r.headers);
-    let body = r.body.as_object().unwrap_or_else(|| panic!("body is not a JSON object: {}", r.body));
-    assert_eq!(body.keys().collect::<Vec<_>>(), ["inputs", "ref"]);
-    assert_eq!(body["ref"], "main");
-    let inputs = body["inputs"].as_object().unwrap();
-    assert_eq!(inputs.keys().map(String::as_str).collect::<Vec<_>>(), NINE_FIELDS);
-    assert!(inputs.values().all(Value::is_string), "every input is a string: {}", r.body);
-    assert_eq!(&body["inputs"], expected_inputs);
+fn assert_dispatch_request(r: &Request, expected_inputs: &Value) {
+    assert_eq!(r.problems(), Vec::<String>::new(), "{r:?}");
+    assert_eq!(&r.body["inputs"], expected_inputs);
 }
 
 // ---- cases -----------------------------------------------------------------------------------
@@ -352,8 +166,8 @@ fn happy_path_dispatches_once_and_completes(w: &mut Worker) {
     // The request's and the queue message's log lines carry the job and trace ids; no token.
     let lines = w.log_lines();
     let has = |msg: &str| lines.iter().any(|l| l["msg"] == msg && l["job_id"] == job_id.as_str() && l["trace_id"] == trace_id.as_str());
-    assert!(has("request") && has("dispatch"), "log lines without ids");
-    assert!(!w.log_text().contains(GITHUB_TOKEN), "the GitHub token reached the log");
+    assert!(has("request") && has("queue_message"), "log lines without ids");
+    assert!(!w.log_text().contains(fake_github::TOKEN), "the GitHub token reached the log");
 }
 
 fn new_server_placements_send_an_empty_target(w: &mut Worker) {
@@ -413,7 +227,7 @@ fn github_answers_drive_retries_failures_and_the_dlq(w: &mut Worker) {
     for (o, job_id) in table.iter().zip(&jobs) {
         let j = settled(w, job_id);
         let requests = github().for_job(job_id);
-        let what = format!("{}: {j}\nrequests answered {:?}", o.tenant, requests.iter().map(|r| r.answered).collect::<Vec<_>>());
+        let what = format!("{}: {j}\nrequests answered {:?}", o.tenant, fake_github::statuses(&requests));
         assert_eq!(j["status"], o.status, "{what}");
         assert_eq!((requests.len(), j["attempts"].as_u64().unwrap() as usize), (o.requests, o.requests), "{what}");
         match o.last_error {
@@ -557,7 +371,7 @@ fn scheduled_handler_resends_the_outbox_and_prunes_snapshots(w: &mut Worker) {
     let left = w.sql("SELECT tenant_count FROM server_metrics_snapshots WHERE node_id = 'pipe-sg-1' AND source = 'node_push' AND cpu_pct IN (1, 2)");
     assert_eq!(left, vec![vec![json!(2)]], "only the snapshot older than 30 days goes");
 
-    let line = eventually("the scheduled log line", || {
+    let line = eventually("the scheduled log line", SETTLE, || {
         w.log_lines().into_iter().rfind(|l| l["msg"] == "scheduled").ok_or_else(|| "no line yet".to_string())
     });
     let stale: Vec<&str> = line["stale_nodes"].as_array().unwrap_or_else(|| panic!("{line}")).iter().map(|v| v.as_str().unwrap()).collect();
@@ -573,12 +387,8 @@ fn scheduled_handler_resends_the_outbox_and_prunes_snapshots(w: &mut Worker) {
 
 /// A `pending` job row as the enqueue route writes it, last handed to the queue at `at`.
 fn outbox_row(w: &Worker, job_id: &str, at: i64) {
-    w.sql(&format!(
-        "INSERT INTO provision_jobs (job_id, tenant_id, status, infra_mode, region, target_server_id, plan_tier, subdomain_slug, \
-           canonical_hostname, pulumi_stack, trace_id, last_error, next_attempt_at, created_at, updated_at) \
-         VALUES ('{job_id}', 't-{job_id}', 'pending', 'create_new_server', 'sg', NULL, 'basic', '{job_id}', '{job_id}.pregoi.com', 'sg', \
-           'trace_{job_id}', 'queue send failed: test', {at}, {at}, {at})"
-    ));
+    let tenant = format!("t-{job_id}");
+    JobRow { last_error: Some("queue send failed: test"), next_attempt_at: at, created_at: at, ..JobRow::new(job_id, &tenant, job_id) }.insert(w);
 }
 
 fn bad_input_is_refused_and_changes_nothing(w: &mut Worker) {
@@ -611,7 +421,7 @@ fn bad_input_is_refused_and_changes_nothing(w: &mut Worker) {
         ("t-bad", ok.clone(), Some("tab\there"), "Idempotency-Key"),
     ];
     let before = w.dump();
-    let requests_before = github().all().len();
+    let requests_before = github().requests().len();
     for (tenant, body, key, field) in &cases {
         let r = enqueue(w, tenant, body, *key);
         assert_eq!(r.status, 400, "{tenant} {body} {key:?}: {}", r.text);
@@ -643,11 +453,11 @@ fn bad_input_is_refused_and_changes_nothing(w: &mut Worker) {
         assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, json!(field)), "{body}: {}", r.text);
     }
     assert_eq!(before, w.dump(), "a refused request changed D1");
-    assert_eq!(github().all().len(), requests_before, "a refused request reached GitHub");
+    assert_eq!(github().requests().len(), requests_before, "a refused request reached GitHub");
 }
 
 fn every_job_is_dispatched_at_most_once(w: &mut Worker) {
-    eventually("no pending job", || {
+    eventually("no pending job", SETTLE, || {
         let pending = w.sql("SELECT job_id FROM provision_jobs WHERE status = 'pending'");
         if pending.is_empty() {
             Ok(())
@@ -663,19 +473,19 @@ fn every_job_is_dispatched_at_most_once(w: &mut Worker) {
     for row in &jobs {
         let (job_id, status, attempts) = (row[0].as_str().unwrap(), row[1].as_str().unwrap(), row[2].as_u64().unwrap() as usize);
         let requests = github().for_job(job_id);
-        let ok = requests.iter().filter(|r| r.ok()).count();
+        let ok = fake_github::count_2xx(&requests);
         let want_ok = match status {
             "dispatched" | "succeeded" => 1,
             // Failed by the consumer (never dispatched) or by the workflow (dispatched once).
             "failed" => usize::from(!row[3].is_null()),
             other => panic!("job {job_id} ended {other}"),
         };
-        assert_eq!(ok, want_ok, "{job_id} ({status}): answered {:?}", requests.iter().map(|r| r.answered).collect::<Vec<_>>());
-        assert!(requests.iter().rposition(Recorded::ok).is_none_or(|i| i == requests.len() - 1), "{job_id}: a request after the dispatch");
+        assert_eq!(ok, want_ok, "{job_id} ({status}): answered {:?}", fake_github::statuses(&requests));
+        assert!(requests.iter().rposition(Request::is_2xx).is_none_or(|i| i == requests.len() - 1), "{job_id}: a request after the dispatch");
         assert_eq!(requests.len(), attempts, "{job_id}: every attempt is one request");
         assert!(requests.len() <= DELIVERIES, "{job_id}: more requests than deliveries");
         seen.insert(job_id.to_string());
     }
-    let unknown: Vec<String> = github().all().iter().map(|r| r.input("job_id").to_string()).filter(|id| !seen.contains(id)).collect();
+    let unknown: Vec<String> = github().requests().iter().map(|r| r.job_id().to_string()).filter(|id| !seen.contains(id)).collect();
     assert!(unknown.is_empty(), "dispatches for jobs not in D1: {unknown:?}");
 }

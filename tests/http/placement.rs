@@ -7,9 +7,9 @@
 
 use crate::foundation::push;
 use crate::harness::{Worker, KEY};
+use crate::support::{now_ms, JobRow};
 use crate::Suite;
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Small, so a few jobs fill a node.
 const MAX_TENANTS: u32 = 3;
@@ -41,10 +41,6 @@ pub fn suites() -> Vec<Suite> {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
 
 /// Empties every table, so a case sees only the fleet it builds.
 fn reset(w: &Worker) {
@@ -101,14 +97,8 @@ fn reasons(answer: &Value, id: &str) -> Vec<String> {
 
 /// A job row placed on `target`, as the enqueue route would write it.
 fn insert_job(w: &Worker, job_id: &str, target: &str, status: &str, completed_at: Option<i64>) {
-    let now = now_ms();
-    let completed = completed_at.map_or("NULL".to_string(), |c| c.to_string());
-    w.sql(&format!(
-        "INSERT INTO provision_jobs (job_id, tenant_id, status, infra_mode, region, target_server_id, plan_tier, subdomain_slug, \
-           canonical_hostname, pulumi_stack, trace_id, next_attempt_at, created_at, updated_at, completed_at) \
-         VALUES ('{job_id}', 'tenant-{job_id}', '{status}', 'use_existing', 'us', '{target}', 'basic', 'slug', 'slug.pregoi.com', 'us', \
-           'trace_{job_id}', {now}, {now}, {now}, {completed})"
-    ));
+    let tenant = format!("tenant-{job_id}");
+    JobRow { status, target: Some(target), region: "us", stack: "us", completed_at, ..JobRow::new(job_id, &tenant, "slug") }.insert(w);
 }
 
 // ---- cases -----------------------------------------------------------------------------------
