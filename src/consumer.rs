@@ -13,7 +13,7 @@ use crate::http::{config_from_env, now_ms};
 use crate::jobs;
 use crate::log_fields;
 use cp_core::message::ProvisionQueueMessage;
-use cp_core::retry::{classify, Verdict};
+use cp_core::retry::{classify, DispatchOutcome, RetryPolicy, TransportKind, Verdict};
 use worker::{js_sys, D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 pub const DEAD_LETTER_QUEUE: &str = "provision-jobs-dlq";
@@ -30,7 +30,8 @@ enum Action {
 /// What became of one message: the queue action and what the log line says about it.
 struct Outcome {
     action: Action,
-    /// `dispatched`, `retry`, `failed`, `dead_lettered`, `skipped`, `deferred`, `unreadable`, `error`.
+    /// `dispatched`, `dispatched_unrecorded` (GitHub accepted it, D1 did not take the write),
+    /// `retry`, `failed`, `dead_lettered`, `skipped`, `deferred`, `unreadable`, `error`.
     result: &'static str,
     attempt: Option<u32>,
     detail: Option<String>,
@@ -63,7 +64,7 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: Env) {
         let msg = parsed.as_ref().ok();
         let level = match outcome.result {
             "dispatched" | "skipped" | "deferred" => "info",
-            "unreadable" | "error" => "error",
+            "unreadable" | "error" | "dispatched_unrecorded" => "error",
             _ => "warn",
         };
         crate::log::line(
@@ -107,10 +108,12 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Outcome, cp_c
     };
     let attempt = claimed.attempts as u32;
     let config = config_from_env(env);
-    let policy = config.retry_policy.clone().unwrap_or_default();
-    let outcome = match Target::from_config(&config) {
-        Ok(target) => dispatch::dispatch(&target, msg).await,
-        Err(e) => cp_core::retry::DispatchOutcome::transport(cp_core::retry::TransportKind::Network, &e.body().error.message),
+    // A missing or malformed dispatch setting is retried like an outage (an operator may fix
+    // it) and named in `last_error`; it ends in the dead-letter queue if nobody does.
+    let target = config.retry_policy.clone().and_then(|policy| Ok((policy, Target::from_config(&config)?)));
+    let (policy, outcome) = match target {
+        Ok((policy, target)) => (policy, dispatch::dispatch(&target, msg).await),
+        Err(e) => (RetryPolicy::default(), DispatchOutcome::transport(TransportKind::Network, &e.body().error.message)),
     };
     let done = now_ms();
     match classify(&outcome, attempt, done / 1000, &policy) {
@@ -124,8 +127,19 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Outcome, cp_c
                 )?,
                 jobs::event(&d1, ids, "job.dispatched", "dispatched", Some(serde_json::json!({ "attempt": attempt })), done, None)?,
             ];
-            db::batch(&d1, stmts, "mark dispatched").await?;
-            Ok(Outcome::new(Action::Ack, "dispatched", Some(attempt), None))
+            // GitHub has the run now: retrying the message would dispatch it again, so the write
+            // is retried in place instead, and a message whose write never lands is still acked.
+            let mut written = db::batch(&d1, stmts.clone(), "mark dispatched").await;
+            for _ in 0..2 {
+                if written.is_ok() {
+                    break;
+                }
+                written = db::batch(&d1, stmts.clone(), "mark dispatched").await;
+            }
+            match written {
+                Ok(_) => Ok(Outcome::new(Action::Ack, "dispatched", Some(attempt), None)),
+                Err(e) => Ok(Outcome::new(Action::Ack, "dispatched_unrecorded", Some(attempt), Some(e.to_string()))),
+            }
         }
         Verdict::Retry { delay_seconds, reason } => {
             let stmts = vec![

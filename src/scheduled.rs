@@ -1,14 +1,17 @@
 //! The scheduled handler (every 5 minutes): the outbox sweep, snapshot retention, and the
-//! freshness alert of the metrics runbook (one log line naming every stale node).
+//! freshness alert of the metrics runbook (one log line naming every stale node). The parts run
+//! independently: a failing sweep must not stop retention or the alert.
 
 use crate::db::{self, int};
 use crate::http::{config_from_env, now_ms};
 use crate::log_fields;
 use crate::outbox;
+use cp_core::config::Config;
 use cp_core::nodes::is_stale;
 use cp_core::ApiError;
 use serde::Deserialize;
-use worker::Env;
+use serde_json::{json, Map, Value};
+use worker::{D1Database, Env};
 
 const DAY_MS: i64 = 86_400_000;
 /// A dispatched job whose workflow has not called back after this long is reported: the runner
@@ -16,62 +19,75 @@ const DAY_MS: i64 = 86_400_000;
 const DISPATCH_OVERDUE_MS: i64 = 2 * 60 * 60 * 1000;
 
 pub async fn run(env: &Env) {
-    if let Err(e) = run_inner(env).await {
-        crate::log::line("error", "scheduled run failed", log_fields!("error" => e.to_string(), "detail" => format!("{e:?}")));
+    let config = config_from_env(env);
+    let now = now_ms();
+    let mut fields = Map::new();
+    let mut failed = false;
+    match db::database(env) {
+        Err(e) => {
+            fields.insert("error".into(), e.to_string().into());
+            failed = true;
+        }
+        Ok(d1) => {
+            let parts = [
+                ("outbox", sweep(env, &d1, now).await),
+                ("retention", prune(&d1, &config, now).await),
+                ("freshness", freshness(&d1, &config, now).await),
+            ];
+            for (part, result) in parts {
+                match result {
+                    Ok(values) => fields.extend(values),
+                    Err(e) => {
+                        failed = true;
+                        fields.insert(format!("{part}_error"), format!("{e}: {e:?}").into());
+                    }
+                }
+            }
+        }
     }
+    let stale = fields.get("stale_nodes").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let level = if failed { "error" } else if stale { "warn" } else { "info" };
+    crate::log::line(level, "scheduled", fields);
 }
 
-async fn run_inner(env: &Env) -> Result<(), ApiError> {
-    let config = config_from_env(env);
-    let d1 = db::database(env)?;
-    let now = now_ms();
+async fn sweep(env: &Env, d1: &D1Database, now: i64) -> Result<Map<String, Value>, ApiError> {
+    let (overdue, resent) = outbox::sweep(env, d1, now).await?;
+    Ok(log_fields!("overdue_jobs" => overdue, "resent_jobs" => resent))
+}
 
-    let (overdue, resent) = outbox::sweep(env, &d1, now).await?;
+async fn prune(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
+    let cutoff = now - i64::from(config.snapshot_retention_days.clone()?) * DAY_MS;
+    let pruned = db::run(db::stmt(d1, "DELETE FROM server_metrics_snapshots WHERE created_at < ?1", &[int(cutoff)])?, "prune snapshots").await?;
+    Ok(log_fields!("snapshots_pruned" => pruned))
+}
 
-    let retention_days = config.snapshot_retention_days.clone()?;
-    let cutoff = now - i64::from(retention_days) * DAY_MS;
-    let pruned = db::run(db::stmt(&d1, "DELETE FROM server_metrics_snapshots WHERE created_at < ?1", &[int(cutoff)])?, "prune snapshots").await?;
-
+/// Stale nodes (every status: a draining node that stopped pushing is still worth knowing about)
+/// and dispatched jobs whose workflow never called back.
+async fn freshness(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
     let stale_after_s = config.stale_after_s.clone()?;
     #[derive(Deserialize)]
-    struct Freshness {
-        node_id: String,
-        updated_at: Option<f64>,
-    }
-    let rows = db::all::<Freshness>(
-        db::stmt(&d1, "SELECT n.node_id, m.updated_at FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id WHERE n.status = 'active' ORDER BY n.node_id", &[])?,
+    struct Freshness(String, Option<f64>);
+    let rows = db::raw::<Freshness>(
+        db::stmt(d1, "SELECT n.node_id, m.updated_at FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id ORDER BY n.node_id", &[])?,
         "freshness",
     )
     .await?;
     let stale: Vec<String> = rows
         .into_iter()
-        .filter(|r| r.updated_at.is_none_or(|u| is_stale(now, u as i64, stale_after_s)))
-        .map(|r| r.node_id)
+        .filter(|Freshness(_, updated)| updated.is_none_or(|u| is_stale(now, u as i64, stale_after_s)))
+        .map(|Freshness(id, _)| id)
         .collect();
-
-    #[derive(Deserialize)]
-    struct JobId {
-        job_id: String,
-    }
-    let unfinished: Vec<String> = db::all::<JobId>(
-        db::stmt(&d1, "SELECT job_id FROM provision_jobs WHERE status = 'dispatched' AND dispatched_at < ?1 ORDER BY dispatched_at LIMIT 100", &[int(now - DISPATCH_OVERDUE_MS)])?,
+    // A one-column row is a 1-tuple (a newtype struct would expect a bare string, not an array).
+    let unfinished: Vec<String> = db::raw::<(String,)>(
+        db::stmt(d1, "SELECT job_id FROM provision_jobs WHERE status = 'dispatched' AND dispatched_at < ?1 ORDER BY dispatched_at LIMIT 100", &[int(now - DISPATCH_OVERDUE_MS)])?,
         "unfinished jobs",
     )
     .await?
     .into_iter()
-    .map(|j| j.job_id)
+    .map(|(id,)| id)
     .collect();
-
-    crate::log::line(
-        if stale.is_empty() && unfinished.is_empty() { "info" } else { "warn" },
-        "scheduled",
-        log_fields!(
-            "overdue_jobs" => overdue,
-            "resent_jobs" => resent,
-            "snapshots_pruned" => pruned,
-            "stale_nodes" => stale,
-            "dispatched_without_callback" => unfinished,
-        ),
-    );
-    Ok(())
+    let mut m = Map::new();
+    m.insert("stale_nodes".into(), json!(stale));
+    m.insert("dispatched_without_callback".into(), json!(unfinished));
+    Ok(m)
 }

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// Opaque on purpose: `Debug` and `Display` never show the value.
@@ -40,6 +40,26 @@ pub fn check_mode(path: &Path, mode: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// "Root-only" also means root's: a 0600 file owned by another account (say the one the sites run
+/// as) lets that account read or replace the key. Root's file, or the agent's own account's when
+/// it does not run as root.
+pub fn check_owner(path: &Path, owner: u32, me: u32) -> Result<(), String> {
+    if owner == 0 || owner == me {
+        Ok(())
+    } else {
+        Err(format!(
+            "key file {} is owned by uid {owner}; it must belong to root (chown root:root {0}), \
+             or pass --insecure-key-file-permissions",
+            path.display()
+        ))
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Checks the mode of the file actually opened (not a second `stat` of the path), so the file
 /// cannot be swapped between the check and the read.
 pub fn read(path: &Path, insecure_permissions_ok: bool) -> Result<ApiKey, String> {
@@ -53,6 +73,7 @@ pub fn read(path: &Path, insecure_permissions_ok: bool) -> Result<ApiKey, String
     }
     if !insecure_permissions_ok {
         check_mode(path, meta.permissions().mode())?;
+        check_owner(path, meta.uid(), effective_uid())?;
     }
     let mut text = String::new();
     file.take(64 * 1024)
@@ -78,6 +99,15 @@ pub fn parse(text: &str) -> Result<ApiKey, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_file_belongs_to_root_or_the_agent() {
+        let p = Path::new("/etc/cp-agent/api-key");
+        assert!(check_owner(p, 0, 1000).is_ok());
+        assert!(check_owner(p, 1000, 1000).is_ok());
+        let e = check_owner(p, 33, 0).unwrap_err();
+        assert!(e.contains("uid 33") && e.contains("chown root"), "{e}");
+    }
     use crate::testutil::TempDir;
     use std::fs;
 

@@ -114,6 +114,11 @@ impl Fields {
         self.map.remove(name)
     }
 
+    /// The raw value, for a field that may take more than one type.
+    pub fn opt_value(&mut self, name: &str) -> Option<Value> {
+        self.take(name)
+    }
+
     pub fn opt_str(&mut self, name: &str) -> Result<Option<String>, ApiError> {
         match self.take(name) {
             None => Ok(None),
@@ -138,15 +143,18 @@ impl Fields {
         }
     }
 
-    /// A whole number within `0..=max`, or absent. `3.0` and `-1` are refused: a count is
-    /// written as an integer.
+    /// A whole number within `0..=max`, or absent. Numbers may be written as decimals (`7.0`,
+    /// as some JSON encoders do), but `2.5` and `-1` are not counts.
     pub fn opt_count(&mut self, name: &str, max: u64) -> Result<Option<u64>, ApiError> {
         match self.take(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(v) if v <= max => Ok(Some(v)),
-                _ => Err(ApiError::bad_field(name, format!("{name} must be a whole number from 0 to {max}"))),
-            },
+            Some(Value::Number(n)) => {
+                let whole = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64).map(|f| f as u64));
+                match whole {
+                    Some(v) if v <= max => Ok(Some(v)),
+                    _ => Err(ApiError::bad_field(name, format!("{name} must be a whole number from 0 to {max}"))),
+                }
+            }
             Some(other) => Err(wrong_type(name, "a whole number", &other)),
         }
     }
@@ -244,9 +252,11 @@ mod tests {
 
     #[test]
     fn counts_are_whole_and_bounded() {
-        let mut f = fields(r#"{"a":3,"b":3.0,"c":-1,"d":1e30,"e":18446744073709551616}"#).unwrap();
+        let mut f = fields(r#"{"a":3,"b":3.0,"c":-1,"d":1e30,"e":18446744073709551616,"f":2.5,"g":-0.0}"#).unwrap();
         assert_eq!(f.opt_count("a", 10).unwrap(), Some(3));
-        for k in ["b", "c", "d", "e"] {
+        assert_eq!(f.opt_count("b", 10).unwrap(), Some(3), "a decimal whole number is a count");
+        assert_eq!(f.opt_count("g", 10).unwrap(), Some(0));
+        for k in ["c", "d", "e", "f"] {
             assert!(f.opt_count(k, 10).is_err(), "{k}");
         }
     }

@@ -33,15 +33,14 @@ impl NodeUpsert {
         let region = Region::parse("region", &f.req_str("region")?)?;
         let host = parse_host("host", &f.req_str("host")?)?;
         let status = f.opt_str("status")?.map(|s| NodeStatus::parse("status", &s)).transpose()?;
-        // Hetzner server ids are integers; accept them as a number or a string of the id rules.
-        let provider_server_id = match f.opt_count("provider_server_id", u64::MAX) {
-            Ok(Some(n)) => Some(n.to_string()),
-            Ok(None) => None,
-            Err(_) => {
-                let s = f.req_str("provider_server_id").map_err(|_| {
-                    ApiError::bad_field("provider_server_id", "provider_server_id must be a whole number or a string")
-                })?;
-                Some(NodeId::parse("provider_server_id", &s)?.as_str().to_string())
+        // Hetzner server ids are integers; accept them as a JSON number or as a string of digits
+        // (the workflow's register step sends a string).
+        let provider_server_id = match f.opt_value("provider_server_id") {
+            None => None,
+            Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => n.as_u64().map(|n| n.to_string()),
+            Some(serde_json::Value::String(s)) if (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) => Some(s),
+            Some(_) => {
+                return Err(ApiError::bad_field("provider_server_id", "provider_server_id must be a Hetzner server id: a whole number, or a string of digits"));
             }
         };
         let labels = f.opt_object("labels")?.map(parse_labels).transpose()?;
@@ -226,6 +225,7 @@ mod tests {
             (r#"{"node_id":"a","disk_pct":"50"}"#, "disk_pct"),
             (r#"{"node_id":"a","tenant_count":-1}"#, "tenant_count"),
             (r#"{"node_id":"a","tenant_count":1.5}"#, "tenant_count"),
+            (r#"{"node_id":"a","tenant_count":1e6}"#, "tenant_count"),
             (r#"{"node_id":"a","save_snapshot":"true"}"#, "save_snapshot"),
             (r#"{"node_id":"a","source":"cron"}"#, "source"),
             (r#"{"node_id":"a","cpu":1}"#, "cpu"),
@@ -241,6 +241,9 @@ mod tests {
     fn node_upsert_parses_and_refuses() {
         let n = NodeUpsert::parse(br#"{"node_id":"hz-sg-1","region":"sg","host":"10.0.0.5","provider_server_id":4242,"labels":{"rack":"a"}}"#).unwrap();
         assert_eq!(n.provider_server_id.as_deref(), Some("4242"));
+        // Regression: a string id (what the workflow's register step sends) was refused.
+        let s = NodeUpsert::parse(br#"{"node_id":"hz-sg-1","region":"sg","host":"10.0.0.5","provider_server_id":"4242"}"#).unwrap();
+        assert_eq!(s.provider_server_id.as_deref(), Some("4242"));
         assert_eq!(n.status, None);
         assert_eq!(n.labels.unwrap()["rack"], "a");
         for (body, field) in [
@@ -251,6 +254,9 @@ mod tests {
             (r#"{"node_id":"a","region":"sg","host":"h","labels":{"k":1}}"#, "labels"),
             (r#"{"node_id":"a","region":"sg","host":"h","labels":["x"]}"#, "labels"),
             (r#"{"node_id":"a","region":"sg","host":"h","provider_server_id":true}"#, "provider_server_id"),
+            (r#"{"node_id":"a","region":"sg","host":"h","provider_server_id":-1}"#, "provider_server_id"),
+            (r#"{"node_id":"a","region":"sg","host":"h","provider_server_id":"a b"}"#, "provider_server_id"),
+            (r#"{"node_id":"a","region":"sg","host":"h","provider_server_id":"NaN"}"#, "provider_server_id"),
         ] {
             assert_eq!(field_of(NodeUpsert::parse(body.as_bytes()).unwrap_err()), field, "{body}");
         }

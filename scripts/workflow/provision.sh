@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole provisioning run in one go, as provision-tenant.yml runs it step by step: for local
 # runs and the integration tests against `wrangler dev`.
-#   validate -> (resolve host | stack name -> create server -> register node) -> complete.
+#   check (a duplicate run of a finished job stops here) -> validate ->
+#   (resolve host | stack name -> create server -> register node) -> complete.
 # Whatever fails, once JOB_ID is a usable id the job is completed as `failed` with the first
 # error (an EXIT trap), just as the workflow's final `if: always()` step does: also for invalid
 # inputs, so no job is left `dispatched`.
@@ -61,6 +62,12 @@ step() {
 # out NAME KEY: a step's output value.
 out() { sed -n "s/^$2=//p" "$work/$1.out" | tail -n 1; }
 
+step job check-job.sh
+if [[ $(out job duplicate) == true ]]; then
+  log "nothing to do: job $JOB_ID is already $(out job job_status)"
+  reported=1
+  exit 0
+fi
 step validate validate-inputs.sh
 
 if [[ $(out validate create_new_server) == true ]]; then

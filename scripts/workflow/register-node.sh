@@ -5,8 +5,8 @@
 #          PROVIDER_SERVER_ID (optional, the Hetzner server id); TRACE_ID (trace events).
 # Outputs: node_id=<NODE_ID>, host=<HOST>.
 # Exit:    0 registered (201 created, or 200 when the same server was registered before, e.g.
-#          a re-run); 1 refused, unreachable, or NODE_ID already names a node at another host
-#          (a node id collision: nothing is overwritten).
+#          a re-run); 1 refused, unreachable, NODE_ID already names a node at another host (a
+#          node id collision: nothing is overwritten), or HOST is already another node.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,6 +25,13 @@ if cp_request GET "$path"; then
 elif [[ $CP_STATUS != 404 ]]; then
   die "checking node $NODE_ID failed: $(cp_error)"
 fi
+
+# One machine must not become two nodes (placement would count its capacity twice): refuse when
+# another node already has this host, e.g. a shared stack's `pulumi up` that created nothing new.
+cp_request GET "/internal/nodes?region=$(urlencode "$REGION")" || die "listing the nodes of $REGION failed: $(cp_error)"
+twin=$(jq -r --arg host "$HOST" --arg id "$NODE_ID" \
+  '[.nodes[]? | select(.host == $host and .node_id != $id) | .node_id] | first // empty' <<<"$CP_BODY")
+[[ -z $twin ]] || die "host $HOST is already registered as node $twin: refusing to register it again as $NODE_ID (did pulumi up create a new server?)"
 
 body=$(jq -cn --arg node_id "$NODE_ID" --arg region "$REGION" --arg host "$HOST" \
   --arg provider_server_id "${PROVIDER_SERVER_ID:-}" \

@@ -3,7 +3,8 @@
 //!
 //! Duplicates are stopped by the database, not by a read-then-write: the insert does nothing when
 //! the idempotency key or the tenant's active job already exists (unique indexes), and when the
-//! chosen node filled up since the fleet was read (a capacity guard in the same statement).
+//! chosen node filled up or was set draining since the fleet was read (a guard in the same
+//! statement).
 
 use crate::db::{self, int, opt_text, text};
 use crate::fleet;
@@ -72,6 +73,7 @@ pub async fn enqueue(ctx: &mut Ctx, tenant_id: &str, body: &[u8], idempotency_ke
                    subdomain_slug, canonical_hostname, pulumi_stack, trace_id, idempotency_key, attempts, next_attempt_at, created_at, updated_at) \
                  SELECT ?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?13, ?13 \
                  WHERE ?6 IS NULL OR ( \
+                   (SELECT status FROM nodes WHERE node_id = ?6) = 'active' AND \
                    (SELECT tenant_count FROM server_metrics WHERE node_id = ?6) + {} < ?14) \
                  ON CONFLICT DO NOTHING",
                 fleet::reserved_sql("?6", "(SELECT updated_at FROM server_metrics WHERE node_id = ?6)")
@@ -105,7 +107,11 @@ pub async fn enqueue(ctx: &mut Ctx, tenant_id: &str, body: &[u8], idempotency_ke
         let results = db::batch(&d1, vec![insert, created], "insert job").await?;
         if db::changes(&results[0])? == 1 {
             ctx.job_id = Some(job_id.clone());
-            outbox::send_and_record(&ctx.env, &d1, &msg, ctx.now_ms, "enqueue").await?;
+            // The row is stored: from here on the answer is 202 whatever happens to the send or
+            // its bookkeeping (the outbox sweep covers both).
+            if let Err(e) = outbox::send_and_record(&ctx.env, &d1, &msg, ctx.now_ms, "enqueue").await {
+                crate::log::line("error", "enqueue bookkeeping failed after the job was stored", crate::log_fields!("job_id" => job_id, "error" => format!("{e:?}")));
+            }
             return Reply::json(202, &json!({ "job_id": job_id, "status": "pending", "trace_id": trace_id, "placement": placement }));
         }
         // Nothing inserted: a concurrent request with the same key won, the tenant has an

@@ -13,9 +13,9 @@ use worker::D1PreparedStatement;
 /// The most events one GET returns; a longer timeline is a bug upstream, not a use case.
 const MAX_EVENTS: u32 = 1000;
 
-/// The insert of one event, so the Worker's own events can join a batch with the write they
-/// describe.
-pub fn insert(d1: &worker::D1Database, e: &TraceEventInput, now_ms: i64) -> Result<D1PreparedStatement, ApiError> {
+/// The insert of one posted event. (The Worker's own job events go through `jobs::event`, which
+/// can make an event conditional on the change it describes.)
+fn insert(d1: &worker::D1Database, e: &TraceEventInput, now_ms: i64) -> Result<D1PreparedStatement, ApiError> {
     db::stmt(
         d1,
         "INSERT INTO trace_events (trace_id, event, job_id, tenant_id, status, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -33,6 +33,8 @@ pub fn suites() -> Vec<Suite> {
             ("workflow_fails_fast_without_a_target_and_fails_the_job", workflow_fails_fast_without_target),
             ("workflow_unknown_target_fails_the_job_naming_the_node", workflow_unknown_target),
             ("workflow_pulumi_up_failure_fails_the_job_and_registers_nothing", workflow_pulumi_up_fails),
+            ("workflow_create_records_the_server_id_and_refuses_a_second_node_on_one_host", workflow_server_id_and_twin_host),
+            ("workflow_duplicate_run_of_a_finished_job_does_nothing", workflow_duplicate_run),
             ("stack_names_agree_in_bash_and_in_the_worker", stack_names_agree),
             ("agent_pushes_what_it_measured", agent_pushes_what_it_measured),
             ("agent_wrong_key_exits_3_and_stores_nothing", agent_wrong_key),
@@ -186,7 +188,8 @@ fn provision(w: &Worker, dir: &Path, inputs: &[(&str, String)], extra: &[(&str, 
 }
 
 /// A stub `pulumi` in `dir/bin`: appends `cwd<TAB>args` to `dir/pulumi.log`, exits 0 and prints
-/// 203.0.113.10 for `stack output`; with `fail_up` it fails `up` the way a quota error would.
+/// `$STUB_IP` (default 203.0.113.10) for `stack output`, `$STUB_SERVER_ID` (default 4242) for the
+/// `server_id` output; with `fail_up` it fails `up` the way a quota error would.
 fn stub_pulumi(dir: &Path, fail_up: bool) -> (PathBuf, PathBuf) {
     let bin = dir.join("bin");
     fs::create_dir_all(&bin).unwrap();
@@ -195,7 +198,8 @@ fn stub_pulumi(dir: &Path, fail_up: bool) -> (PathBuf, PathBuf) {
         "#!/usr/bin/env bash\n\
          printf '%s\\t%s\\n' \"$PWD\" \"$*\" >> '{log}'\n\
          if [[ $1 == up && {fail} == 1 ]]; then echo 'error: hcloud: server limit reached for this project' >&2; exit 255; fi\n\
-         if [[ $1 == stack && $2 == output ]]; then echo 203.0.113.10; fi\n\
+         if [[ $1 == stack && $2 == output && $3 == server_id ]]; then echo \"${{STUB_SERVER_ID:-4242}}\"; exit 0; fi\n\
+         if [[ $1 == stack && $2 == output ]]; then echo \"${{STUB_IP:-203.0.113.10}}\"; fi\n\
          exit 0\n",
         log = log.display(),
         fail = u8::from(fail_up),
@@ -513,6 +517,75 @@ fn workflow_unknown_target(w: &mut Worker) {
     assert!(!seen.contains(&"workflow.host_resolved") && !seen.contains(&"job.succeeded"), "{seen:?}");
     assert!(event(&evs, "job.failed")["detail"]["error"].as_str().unwrap_or_default().contains("hz-sg-404"));
     assert_eq!(w.get("/internal/nodes/hz-sg-404").status, 404, "a failed lookup must not register the node");
+}
+
+/// Regressions: the register step sends the Hetzner id as a string (once refused by the Worker),
+/// and a shared stack's `pulumi up` that hands back an already registered server must not make
+/// one machine two nodes.
+fn workflow_server_id_and_twin_host(w: &mut Worker) {
+    let first = Job {
+        id: "0a1b2c3d-7777-4777-8777-000000000007",
+        tenant: "tenant-server-id",
+        region: "us",
+        target: None,
+        dedicated: false,
+        stack: "us",
+        trace: "trace_edges_server_id",
+    };
+    insert_dispatched(w, &first);
+    let dir = scratch(w, "server-id");
+    let (bin, _) = stub_pulumi(&dir, false);
+    let infra = pulumi_project(&dir).display().to_string();
+    let extra = [
+        ("PULUMI_DIR", infra.clone()),
+        ("PULUMI_SERVER_ID_OUTPUT", "server_id".to_string()),
+        ("STUB_IP", "198.51.100.7".to_string()),
+        ("STUB_SERVER_ID", "98765".to_string()),
+    ];
+    let run = provision(w, &dir, &inputs(&first, true), &extra, Some(&bin));
+    assert_eq!(run.code, 0, "{run}");
+    let n = w.get("/internal/nodes/hz-us-0a1b2c3d").json();
+    assert_eq!((n["host"].as_str(), n["provider_server_id"].as_str()), (Some("198.51.100.7"), Some("98765")), "{n}");
+    assert_eq!(job(w, first.id)["status"], "succeeded");
+
+    let twin = Job { id: "0a1b2c3e-8888-4888-8888-000000000008", tenant: "tenant-twin", trace: "trace_edges_twin", ..first };
+    insert_dispatched(w, &twin);
+    let run = provision(w, &dir, &inputs(&twin, true), &extra, Some(&bin));
+    assert_eq!(run.code, 1, "{run}");
+    let v = job(w, twin.id);
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(v["last_error"].as_str().unwrap_or_default().contains("already registered as node hz-us-0a1b2c3d"), "{v}");
+    assert_eq!(w.get("/internal/nodes/hz-us-0a1b2c3e").status, 404, "the twin must not be registered");
+    assert_eq!(w.count("SELECT COUNT(*) FROM nodes WHERE host = '198.51.100.7'"), 1);
+}
+
+/// A second run for a job that already finished (a duplicate dispatch) changes nothing and does
+/// not report again.
+fn workflow_duplicate_run(w: &mut Worker) {
+    register_node(w, "hz-sg-dup");
+    let j = Job {
+        id: "d0d0d0d0-9999-4999-8999-000000000009",
+        tenant: "tenant-duplicate",
+        region: "sg",
+        target: Some("hz-sg-dup"),
+        dedicated: false,
+        stack: "sg",
+        trace: "trace_edges_duplicate",
+    };
+    insert_dispatched(w, &j);
+    let dir = scratch(w, "duplicate");
+    assert_eq!(provision(w, &dir, &inputs(&j, false), &[], None).code, 0);
+    let done = job(w, j.id);
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    let run = provision(w, &dir, &inputs(&j, false), &[], None);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("duplicate"), "{run}");
+    let again = job(w, j.id);
+    assert_eq!((again["status"].clone(), again["completed_at"].clone()), (done["status"].clone(), done["completed_at"].clone()), "{again}");
+    let evs = events(w, j.trace);
+    let count = |name: &str| names(&evs).iter().filter(|n| **n == name).count();
+    assert_eq!((count("workflow.duplicate_run"), count("workflow.completed"), count("job.succeeded"), count("workflow.host_resolved")), (1, 1, 1, 1), "{:?}", names(&evs));
 }
 
 fn workflow_pulumi_up_fails(w: &mut Worker) {
