@@ -199,6 +199,9 @@ fn metrics_push_follows_the_runbook(w: &mut Worker) {
     assert_eq!(w.count("SELECT COUNT(*) FROM server_metrics WHERE node_id = 'm-1'"), 1, "one latest row per node");
     let snap = w.sql("SELECT cpu_pct, memory_pct, disk_pct, tenant_count, source FROM server_metrics_snapshots WHERE node_id = 'm-1'");
     assert_eq!(snap[0], vec![json!(12.5), json!(41.0), json!(30.25), json!(7), json!("hetzner_api")]);
+    // A whole number written as a decimal is a count ("numbers may be integers or decimals").
+    push(w, json!({"node_id": "m-1", "tenant_count": 9.0}));
+    assert_eq!(w.get("/internal/nodes/m-1").json()["metrics"]["tenant_count"], 9);
     // Boundaries 0 and 100 are inside the range.
     push(w, json!({"node_id": "m-1", "cpu_pct": 0, "memory_pct": 100, "disk_pct": 100.0}));
 }
