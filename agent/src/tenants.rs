@@ -106,6 +106,9 @@ pub fn count_command(command: &str, timeout: Duration) -> Result<u64, String> {
             Err(e) => return Err(format!("tenant command: wait failed: {e}")),
         }
     };
+    // The shell is done; a background child it left behind would keep stdout open and the
+    // readers waiting past any timeout, so the rest of its group goes too.
+    kill_group(child.id());
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     if !status.success() {
@@ -198,6 +201,16 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// Regression: a background child holding stdout open after the shell exited kept the agent
+    /// waiting with no timeout.
+    #[test]
+    fn a_background_child_left_by_the_command_does_not_hang_the_count() {
+        let started = Instant::now();
+        let n = count_command("echo site1; echo site2; sleep 30 &", Duration::from_secs(20)).unwrap();
+        assert_eq!(n, 2);
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     fn frappe_sites() -> TempDir {
