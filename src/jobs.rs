@@ -1,7 +1,8 @@
 //! Provision jobs in D1: reading rows, and the trace events the Worker writes about them.
 //! The queue consumer, the scheduled sweep and the job routes all go through here.
 
-use crate::db::{self, int, opt_text, text};
+use crate::db::{self, text};
+use crate::trace_log::{self, NewEvent};
 use cp_core::message::{NewProvisionMessage, ProvisionQueueMessage};
 use cp_core::domain::Region;
 use cp_core::provision::StoredJob;
@@ -97,9 +98,7 @@ pub fn message_of(job: &StoredJob) -> Result<ProvisionQueueMessage, ApiError> {
     .map_err(|e| ApiError::internal(format!("job {} cannot form a message: {e}", job.job_id)))
 }
 
-/// A trace event the Worker records about a job. `only_if` is an SQL condition that must hold
-/// for the event to be written, so an event joins the batch of the change it describes and is
-/// written only when that change happened.
+/// A trace event the Worker records about a job (see `trace_log::insert` for `only_if`).
 pub fn event(
     d1: &D1Database,
     job: (&str, &str, &str),
@@ -110,28 +109,13 @@ pub fn event(
     only_if: Option<(&str, &[JsValue])>,
 ) -> Result<D1PreparedStatement, ApiError> {
     let (trace_id, job_id, tenant_id) = job;
-    let mut args = vec![
-        text(trace_id),
-        text(event),
-        text(job_id),
-        text(tenant_id),
-        text(status),
-        opt_text(detail.map(|d| d.to_string()).as_deref()),
-        int(now_ms),
-    ];
-    let condition = match only_if {
-        None => "1".to_string(),
-        Some((cond, extra)) => {
-            args.extend_from_slice(extra);
-            cond.to_string()
-        }
+    let row = NewEvent {
+        trace_id,
+        event,
+        job_id: Some(job_id),
+        tenant_id: Some(tenant_id),
+        status: Some(status),
+        detail: detail.map(|d| d.to_string()),
     };
-    db::stmt(
-        d1,
-        &format!(
-            "INSERT INTO trace_events (trace_id, event, job_id, tenant_id, status, detail, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE {condition}"
-        ),
-        &args,
-    )
+    trace_log::insert(d1, &row, now_ms, only_if)
 }

@@ -25,6 +25,8 @@ mod outbox;
 mod routes;
 #[cfg(target_arch = "wasm32")]
 mod scheduled;
+#[cfg(target_arch = "wasm32")]
+mod trace_log;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {

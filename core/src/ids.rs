@@ -48,23 +48,25 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
+/// The shared rule of node and tenant ids: 1-`max` of `[A-Za-z0-9._-]`, at least one letter or
+/// digit.
+fn plain_id(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
+    if (1..=max).contains(&s.len()) && s.chars().all(is_id_char) && s.chars().any(|c| c.is_ascii_alphanumeric()) {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::bad_field(field, format!("{field} must be 1-{max} of [A-Za-z0-9._-] with at least one letter or digit")))
+    }
+}
+
 impl NodeId {
     pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
-        if (1..=64).contains(&s.len()) && s.chars().all(is_id_char) && s.chars().any(|c| c.is_ascii_alphanumeric()) {
-            Ok(NodeId(s.to_string()))
-        } else {
-            Err(ApiError::bad_field(field, format!("{field} must be 1-64 of [A-Za-z0-9._-] with at least one letter or digit")))
-        }
+        plain_id(field, s, 64).map(NodeId)
     }
 }
 
 impl TenantId {
     pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
-        if (1..=128).contains(&s.len()) && s.chars().all(is_id_char) && s.chars().any(|c| c.is_ascii_alphanumeric()) {
-            Ok(TenantId(s.to_string()))
-        } else {
-            Err(ApiError::bad_field(field, format!("{field} must be 1-128 of [A-Za-z0-9._-] with at least one letter or digit")))
-        }
+        plain_id(field, s, 128).map(TenantId)
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::db::{self, int, opt_text, text, OrInternal};
 use crate::http::{Ctx, Reply};
 use crate::jobs;
-use crate::routes::trace_events::{events_of, Timeline};
+use crate::trace_log::{events_of, Timeline};
 use cp_core::domain::JobStatus;
 use cp_core::provision::{completion, CompleteRequest, Completion, StoredJob};
 use cp_core::ApiError;

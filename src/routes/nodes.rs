@@ -91,11 +91,7 @@ pub async fn upsert(ctx: &mut Ctx, body: &[u8]) -> Result<Reply, ApiError> {
     )?;
     let read = db::stmt(&d1, &format!("{NODE_SELECT} WHERE n.node_id = ?1"), &[text(id)])?;
     let results = db::batch(&d1, vec![existed, write, read], "upsert node").await?;
-    #[derive(Deserialize)]
-    struct Count {
-        n: f64,
-    }
-    let existed = results[0].results::<Count>().or_internal("count")?.first().is_some_and(|c| c.n > 0.0);
+    let existed = any_row(&results[0])?;
     let row = results[2].results::<NodeRow>().or_internal("read node")?.into_iter().next();
     let row = row.ok_or_else(|| ApiError::internal("node missing after upsert"))?;
     Reply::json(if existed { 200 } else { 201 }, &row.into_view(ctx.now_ms, stale_after_s))
@@ -145,14 +141,19 @@ pub async fn delete(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
     if db::changes(&results[2])? > 0 {
         return Reply::json(200, &serde_json::json!({ "node_id": id, "deleted": true }));
     }
-    #[derive(Deserialize)]
-    struct Count {
-        n: f64,
-    }
-    let still_there = results[3].results::<Count>().or_internal("count")?.first().is_some_and(|c| c.n > 0.0);
+    let still_there = any_row(&results[3])?;
     if still_there {
         Err(ApiError::conflict("node_has_active_jobs", format!("node {id} has pending or dispatched provision jobs")))
     } else {
         Err(ApiError::not_found(format!("node {id} is not registered")))
     }
+}
+
+/// Whether a `SELECT COUNT(*) AS n` in a batch counted anything.
+fn any_row(result: &worker::D1Result) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    Ok(result.results::<Count>().or_internal("count")?.first().is_some_and(|c| c.n > 0.0))
 }
