@@ -149,7 +149,15 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage) -> Result<Outcome, cp_c
                      WHERE job_id = ?1 AND status = 'pending'",
                     &[text(&msg.job_id), text(&reason), int(done + i64::from(delay_seconds) * 1000), int(done)],
                 )?,
-                jobs::event(&d1, ids, "job.dispatch_retry", "pending", Some(serde_json::json!({ "attempt": attempt, "delay_seconds": delay_seconds, "error": reason })), done, None)?,
+                jobs::event(
+                    &d1,
+                    ids,
+                    "job.dispatch_retry",
+                    "pending",
+                    Some(serde_json::json!({ "attempt": attempt, "delay_seconds": delay_seconds, "error": reason })),
+                    done,
+                    None,
+                )?,
             ];
             db::batch(&d1, stmts, "record retry").await?;
             Ok(Outcome::new(Action::Retry(delay_seconds), "retry", Some(attempt), Some(reason)))

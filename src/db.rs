@@ -57,10 +57,7 @@ fn from_js_json<T: DeserializeOwned>(value: &JsValue, context: &str) -> Result<V
 }
 
 fn js_error(context: &str, e: &JsValue) -> ApiError {
-    let message = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|err| String::from(err.message()))
-        .unwrap_or_else(|| format!("{e:?}"));
+    let message = e.dyn_ref::<js_sys::Error>().map(|err| String::from(err.message())).unwrap_or_else(|| format!("{e:?}"));
     ApiError::internal(format!("{context}: {message}"))
 }
 
@@ -89,7 +86,6 @@ pub fn text(v: &str) -> JsValue {
 pub fn opt_text(v: Option<&str>) -> JsValue {
     v.map_or(JsValue::NULL, JsValue::from_str)
 }
-
 
 pub fn int(v: i64) -> JsValue {
     JsValue::from_f64(v as f64)

@@ -22,11 +22,7 @@ pub struct Target {
 
 impl Target {
     pub fn from_config(config: &Config) -> Result<Target, ApiError> {
-        Ok(Target {
-            url: config.github_dispatch_url.clone()?,
-            token: config.github_token.clone()?.expose().to_string(),
-            git_ref: config.github_ref.clone()?,
-        })
+        Ok(Target { url: config.github_dispatch_url.clone()?, token: config.github_token.clone()?.expose().to_string(), git_ref: config.github_ref.clone()? })
     }
 }
 

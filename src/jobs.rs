@@ -3,8 +3,8 @@
 
 use crate::db::{self, text};
 use crate::trace_log::{self, NewEvent};
-use cp_core::message::{NewProvisionMessage, ProvisionQueueMessage};
 use cp_core::domain::Region;
+use cp_core::message::{NewProvisionMessage, ProvisionQueueMessage};
 use cp_core::provision::StoredJob;
 use cp_core::ApiError;
 use serde::Deserialize;
@@ -109,13 +109,6 @@ pub fn event(
     only_if: Option<(&str, &[JsValue])>,
 ) -> Result<D1PreparedStatement, ApiError> {
     let (trace_id, job_id, tenant_id) = job;
-    let row = NewEvent {
-        trace_id,
-        event,
-        job_id: Some(job_id),
-        tenant_id: Some(tenant_id),
-        status: Some(status),
-        detail: detail.map(|d| d.to_string()),
-    };
+    let row = NewEvent { trace_id, event, job_id: Some(job_id), tenant_id: Some(tenant_id), status: Some(status), detail: detail.map(|d| d.to_string()) };
     trace_log::insert(d1, &row, now_ms, only_if)
 }

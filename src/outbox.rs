@@ -17,10 +17,7 @@ pub async fn send(env: &Env, msg: &ProvisionQueueMessage) -> Result<(), String> 
     let queue = env.queue("PROVISION_QUEUE").map_err(|e| format!("queue binding: {e}"))?;
     let text = serde_json::to_string(msg).map_err(|e| e.to_string())?;
     let js = js_sys::JSON::parse(&text).map_err(|e| format!("{e:?}"))?;
-    queue
-        .send_raw(RawMessageBuilder::new(js).build_with_content_type(QueueContentType::Json))
-        .await
-        .map_err(|e| format!("queue send failed: {e}"))
+    queue.send_raw(RawMessageBuilder::new(js).build_with_content_type(QueueContentType::Json)).await.map_err(|e| format!("queue send failed: {e}"))
 }
 
 /// Sends a job's message and records the outcome on the row: `job.enqueued`, or `last_error`
@@ -30,15 +27,27 @@ pub async fn send_and_record(env: &Env, d1: &D1Database, msg: &ProvisionQueueMes
     match send(env, msg).await {
         Ok(()) => {
             let stmts = vec![
-                db::stmt(d1, "UPDATE provision_jobs SET next_attempt_at = ?2, updated_at = ?2 WHERE job_id = ?1 AND status = 'pending'", &[text(&msg.job_id), int(now_ms)])?,
+                db::stmt(
+                    d1,
+                    "UPDATE provision_jobs SET next_attempt_at = ?2, updated_at = ?2 WHERE job_id = ?1 AND status = 'pending'",
+                    &[text(&msg.job_id), int(now_ms)],
+                )?,
                 jobs::event(d1, ids, "job.enqueued", "pending", Some(serde_json::json!({ "by": by })), now_ms, None)?,
             ];
             db::batch(d1, stmts, "record enqueued").await?;
             Ok(true)
         }
         Err(e) => {
-            crate::log::line("error", "queue send failed; the outbox sweep will retry", log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "error" => e));
-            let s = db::stmt(d1, "UPDATE provision_jobs SET last_error = ?2, updated_at = ?3 WHERE job_id = ?1 AND status = 'pending'", &[text(&msg.job_id), text(&e), int(now_ms)])?;
+            crate::log::line(
+                "error",
+                "queue send failed; the outbox sweep will retry",
+                log_fields!("job_id" => msg.job_id, "trace_id" => msg.trace_id, "error" => e),
+            );
+            let s = db::stmt(
+                d1,
+                "UPDATE provision_jobs SET last_error = ?2, updated_at = ?3 WHERE job_id = ?1 AND status = 'pending'",
+                &[text(&msg.job_id), text(&e), int(now_ms)],
+            )?;
             db::run(s, "record send failure").await?;
             Ok(false)
         }

@@ -29,11 +29,8 @@ pub async fn run(env: &Env) {
             failed = true;
         }
         Ok(d1) => {
-            let parts = [
-                ("outbox", sweep(env, &d1, now).await),
-                ("retention", prune(&d1, &config, now).await),
-                ("freshness", freshness(&d1, &config, now).await),
-            ];
+            let parts =
+                [("outbox", sweep(env, &d1, now).await), ("retention", prune(&d1, &config, now).await), ("freshness", freshness(&d1, &config, now).await)];
             for (part, result) in parts {
                 match result {
                     Ok(values) => fields.extend(values),
@@ -46,7 +43,13 @@ pub async fn run(env: &Env) {
         }
     }
     let stale = fields.get("stale_nodes").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-    let level = if failed { "error" } else if stale { "warn" } else { "info" };
+    let level = if failed {
+        "error"
+    } else if stale {
+        "warn"
+    } else {
+        "info"
+    };
     crate::log::line(level, "scheduled", fields);
 }
 
@@ -72,14 +75,15 @@ async fn freshness(d1: &D1Database, config: &Config, now: i64) -> Result<Map<Str
         "freshness",
     )
     .await?;
-    let stale: Vec<String> = rows
-        .into_iter()
-        .filter(|Freshness(_, updated)| updated.is_none_or(|u| is_stale(now, u as i64, stale_after_s)))
-        .map(|Freshness(id, _)| id)
-        .collect();
+    let stale: Vec<String> =
+        rows.into_iter().filter(|Freshness(_, updated)| updated.is_none_or(|u| is_stale(now, u as i64, stale_after_s))).map(|Freshness(id, _)| id).collect();
     // A one-column row is a 1-tuple (a newtype struct would expect a bare string, not an array).
     let unfinished: Vec<String> = db::raw::<(String,)>(
-        db::stmt(d1, "SELECT job_id FROM provision_jobs WHERE status = 'dispatched' AND dispatched_at < ?1 ORDER BY dispatched_at LIMIT 100", &[int(now - DISPATCH_OVERDUE_MS)])?,
+        db::stmt(
+            d1,
+            "SELECT job_id FROM provision_jobs WHERE status = 'dispatched' AND dispatched_at < ?1 ORDER BY dispatched_at LIMIT 100",
+            &[int(now - DISPATCH_OVERDUE_MS)],
+        )?,
         "unfinished jobs",
     )
     .await?

@@ -28,15 +28,8 @@ pub struct NewEvent<'a> {
 /// written: an event then joins the batch of the change it describes and exists only when that
 /// change happened.
 pub fn insert(d1: &D1Database, e: &NewEvent, now_ms: i64, only_if: Option<(&str, &[JsValue])>) -> Result<D1PreparedStatement, ApiError> {
-    let mut args = vec![
-        text(e.trace_id),
-        text(e.event),
-        opt_text(e.job_id),
-        opt_text(e.tenant_id),
-        opt_text(e.status),
-        opt_text(e.detail.as_deref()),
-        int(now_ms),
-    ];
+    let mut args =
+        vec![text(e.trace_id), text(e.event), opt_text(e.job_id), opt_text(e.tenant_id), opt_text(e.status), opt_text(e.detail.as_deref()), int(now_ms)];
     let condition = match only_if {
         None => "1",
         Some((cond, extra)) => {

@@ -96,10 +96,7 @@ fn every_ref_resolves_to_a_component() {
     let mut refs = Vec::new();
     walk(&doc, &mut refs);
     assert!(!refs.is_empty());
-    let broken: Vec<_> = refs
-        .into_iter()
-        .filter(|r| !r.starts_with("#/components/") || doc.pointer(r.trim_start_matches('#')).is_none())
-        .collect();
+    let broken: Vec<_> = refs.into_iter().filter(|r| !r.starts_with("#/components/") || doc.pointer(r.trim_start_matches('#')).is_none()).collect();
     assert!(broken.is_empty(), "$refs that name no component: {broken:?}");
 }
 

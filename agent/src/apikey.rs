@@ -63,11 +63,8 @@ fn effective_uid() -> u32 {
 /// Checks the mode of the file actually opened (not a second `stat` of the path), so the file
 /// cannot be swapped between the check and the read.
 pub fn read(path: &Path, insecure_permissions_ok: bool) -> Result<ApiKey, String> {
-    let file =
-        File::open(path).map_err(|e| format!("cannot open key file {}: {e}", path.display()))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot stat key file {}: {e}", path.display()))?;
+    let file = File::open(path).map_err(|e| format!("cannot open key file {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("cannot stat key file {}: {e}", path.display()))?;
     if !meta.is_file() {
         return Err(format!("key file {} is not a regular file", path.display()));
     }
@@ -76,9 +73,7 @@ pub fn read(path: &Path, insecure_permissions_ok: bool) -> Result<ApiKey, String
         check_owner(path, meta.uid(), effective_uid())?;
     }
     let mut text = String::new();
-    file.take(64 * 1024)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    file.take(64 * 1024).read_to_string(&mut text).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     parse(&text).map_err(|e| format!("key file {}: {e}", path.display()))
 }
 

@@ -41,11 +41,7 @@ const KNOWN_KEYS: &[&str] = &[
 ];
 
 /// Environment variable -> the key it overrides.
-pub const ENV_OVERRIDES: &[(&str, &str)] = &[
-    ("CP_AGENT_URL", "control_plane_url"),
-    ("CP_AGENT_NODE_ID", "node_id"),
-    ("CP_AGENT_KEY_FILE", "api_key_file"),
-];
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[("CP_AGENT_URL", "control_plane_url"), ("CP_AGENT_NODE_ID", "node_id"), ("CP_AGENT_KEY_FILE", "api_key_file")];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -75,9 +71,7 @@ pub struct NodeId(String);
 
 impl NodeId {
     pub fn parse(s: &str) -> Result<NodeId, String> {
-        let ok_chars = s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        let ok_chars = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if s.is_empty() || s.len() > 64 || !ok_chars {
             return Err(format!("expected 1-64 of [A-Za-z0-9._-], got {s:?}"));
         }
@@ -126,17 +120,14 @@ impl Raw {
 
     fn err(&self, key: &str, msg: impl fmt::Display) -> ConfigError {
         match self.values.get(key) {
-            Some((Origin::Line(n), _)) => {
-                ConfigError(format!("{} line {n}: {key}: {msg}", self.file))
-            }
+            Some((Origin::Line(n), _)) => ConfigError(format!("{} line {n}: {key}: {msg}", self.file)),
             Some((Origin::Env(var), _)) => ConfigError(format!("{var} (overrides {key}): {msg}")),
             None => ConfigError(format!("{}: {key}: {msg}", self.file)),
         }
     }
 
     fn required(&self, key: &str) -> Result<&str, ConfigError> {
-        self.get(key)
-            .ok_or_else(|| ConfigError(format!("{}: {key} is required", self.file)))
+        self.get(key).ok_or_else(|| ConfigError(format!("{}: {key} is required", self.file)))
     }
 
     fn number(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -145,16 +136,12 @@ impl Raw {
         };
         match text.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(self.err(
-                key,
-                format!("expected an integer {min}-{max}, got {text:?}"),
-            )),
+            _ => Err(self.err(key, format!("expected an integer {min}-{max}, got {text:?}"))),
         }
     }
 
     fn millis(&self, key: &str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
-        self.number(key, default, min, max)
-            .map(Duration::from_millis)
+        self.number(key, default, min, max).map(Duration::from_millis)
     }
 
     fn boolean(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
@@ -171,15 +158,8 @@ impl Raw {
 
 /// Parses the file text; `env` looks up the override variables (a closure so tests need not touch
 /// the process environment). `file` is only used in messages.
-pub fn parse(
-    file: &str,
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
-    let mut raw = Raw {
-        file: file.to_string(),
-        values: HashMap::new(),
-    };
+pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let mut raw = Raw { file: file.to_string(), values: HashMap::new() };
     for (index, line) in text.lines().enumerate() {
         let n = index + 1;
         let line = line.trim();
@@ -187,26 +167,20 @@ pub fn parse(
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(ConfigError(format!(
-                "{file} line {n}: expected key = value"
-            )));
+            return Err(ConfigError(format!("{file} line {n}: expected key = value")));
         };
         let key = key.trim();
         let Some(known) = KNOWN_KEYS.iter().copied().find(|k| *k == key) else {
             return Err(ConfigError(format!("{file} line {n}: unknown key {key:?}")));
         };
         if let Some((Origin::Line(first), _)) = raw.values.get(known) {
-            return Err(ConfigError(format!(
-                "{file} line {n}: {key} repeated (first set on line {first})"
-            )));
+            return Err(ConfigError(format!("{file} line {n}: {key} repeated (first set on line {first})")));
         }
-        raw.values
-            .insert(known, (Origin::Line(n), unquote(value.trim()).to_string()));
+        raw.values.insert(known, (Origin::Line(n), unquote(value.trim()).to_string()));
     }
     for (var, key) in ENV_OVERRIDES {
         if let Some(value) = env(var).filter(|v| !v.trim().is_empty()) {
-            raw.values
-                .insert(key, (Origin::Env(var), value.trim().to_string()));
+            raw.values.insert(key, (Origin::Env(var), value.trim().to_string()));
         }
     }
     build(&raw)
@@ -252,8 +226,7 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
 /// plane on this machine (wrangler dev, tests).
 fn check_url(text: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL ({e}): {text:?}"))?;
-    let loopback = matches!(url.host_str(), Some("localhost") | Some("[::1]"))
-        || url.host_str().is_some_and(|h| h.starts_with("127."));
+    let loopback = matches!(url.host_str(), Some("localhost") | Some("[::1]")) || url.host_str().is_some_and(|h| h.starts_with("127."));
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -269,60 +242,27 @@ fn check_url(text: &str) -> Result<String, String> {
 /// Exactly one method: keys belonging to another method are refused, because a leftover
 /// `tenant_dir` next to `tenant_method = command` means someone is unsure which one counts.
 fn tenant_method(raw: &Raw) -> Result<TenantMethod, ConfigError> {
-    let method = raw.get("tenant_method").ok_or_else(|| {
-        ConfigError(format!(
-            "{}: tenant_method is required (command, directory or none)",
-            raw.file
-        ))
-    })?;
+    let method = raw.get("tenant_method").ok_or_else(|| ConfigError(format!("{}: tenant_method is required (command, directory or none)", raw.file)))?;
     let (allowed, chosen): (&[&str], TenantMethod) = match method {
         "none" => (&[], TenantMethod::None),
         "command" => {
-            let command = raw
-                .get("tenant_command")
-                .filter(|c| !c.trim().is_empty())
-                .ok_or_else(|| raw.err("tenant_method", "command needs tenant_command"))?;
+            let command = raw.get("tenant_command").filter(|c| !c.trim().is_empty()).ok_or_else(|| raw.err("tenant_method", "command needs tenant_command"))?;
             (
                 &["tenant_command", "tenant_command_timeout_ms"],
-                TenantMethod::Command {
-                    command: command.to_string(),
-                    timeout: raw.millis("tenant_command_timeout_ms", 20_000, 100, 600_000)?,
-                },
+                TenantMethod::Command { command: command.to_string(), timeout: raw.millis("tenant_command_timeout_ms", 20_000, 100, 600_000)? },
             )
         }
         "directory" => {
-            let path = raw
-                .get("tenant_dir")
-                .filter(|d| !d.trim().is_empty())
-                .ok_or_else(|| raw.err("tenant_method", "directory needs tenant_dir"))?;
-            let exclude = raw
-                .get("tenant_dir_exclude")
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
+            let path = raw.get("tenant_dir").filter(|d| !d.trim().is_empty()).ok_or_else(|| raw.err("tenant_method", "directory needs tenant_dir"))?;
+            let exclude = raw.get("tenant_dir_exclude").unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
             (
                 &["tenant_dir", "tenant_dir_only_dirs", "tenant_dir_exclude"],
-                TenantMethod::Directory {
-                    path: PathBuf::from(path),
-                    only_dirs: raw.boolean("tenant_dir_only_dirs", false)?,
-                    exclude,
-                },
+                TenantMethod::Directory { path: PathBuf::from(path), only_dirs: raw.boolean("tenant_dir_only_dirs", false)?, exclude },
             )
         }
-        other => {
-            return Err(raw.err(
-                "tenant_method",
-                format!("expected command, directory or none, got {other:?}"),
-            ))
-        }
+        other => return Err(raw.err("tenant_method", format!("expected command, directory or none, got {other:?}"))),
     };
-    for key in KNOWN_KEYS
-        .iter()
-        .filter(|k| k.starts_with("tenant_") && **k != "tenant_method")
-    {
+    for key in KNOWN_KEYS.iter().filter(|k| k.starts_with("tenant_") && **k != "tenant_method") {
         if raw.get(key).is_some() && !allowed.contains(key) {
             return Err(raw.err(key, format!("does not apply to tenant_method = {method}")));
         }
@@ -356,10 +296,7 @@ tenant_method = none
     fn minimal_file_gets_defaults() {
         let c = ok(MINIMAL);
         assert_eq!(c.control_plane_url, "https://cp.example.com");
-        assert_eq!(
-            c.metrics_url(),
-            "https://cp.example.com/internal/server-metrics"
-        );
+        assert_eq!(c.metrics_url(), "https://cp.example.com/internal/server-metrics");
         assert_eq!(c.node_id.as_str(), "hz-sg-01");
         assert_eq!(c.api_key_file, PathBuf::from(DEFAULT_KEY_FILE));
         assert_eq!(c.disk_mount, PathBuf::from("/"));
@@ -367,27 +304,14 @@ tenant_method = none
         assert_eq!(c.tenants, TenantMethod::None);
         assert!(!c.save_snapshot);
         assert_eq!(c.timeout, Duration::from_secs(10));
-        assert_eq!(
-            c.retry,
-            RetryPolicy {
-                max_attempts: 4,
-                base: Duration::from_secs(1),
-                max: Duration::from_secs(8)
-            }
-        );
+        assert_eq!(c.retry, RetryPolicy { max_attempts: 4, base: Duration::from_secs(1), max: Duration::from_secs(8) });
     }
 
     #[test]
     fn shipped_example_parses() {
         let c = ok(include_str!("../agent.conf.example"));
         assert_eq!(c.node_id.as_str(), "hz-sg-01");
-        assert!(matches!(
-            c.tenants,
-            TenantMethod::Directory {
-                only_dirs: true,
-                ..
-            }
-        ));
+        assert!(matches!(c.tenants, TenantMethod::Directory { only_dirs: true, .. }));
         assert_eq!(c.retry.max_attempts, 4);
     }
 
@@ -410,10 +334,7 @@ max_attempts = 2
 backoff_base_ms = 10
 backoff_max_ms = 20
 "#);
-        assert_eq!(
-            c.metrics_url(),
-            "https://cp.example.com/base/internal/server-metrics"
-        );
+        assert_eq!(c.metrics_url(), "https://cp.example.com/base/internal/server-metrics");
         assert_eq!(c.api_key_file, PathBuf::from("/root/key"));
         assert_eq!(c.disk_mount, PathBuf::from("/home"));
         assert_eq!(c.cpu_sample, Duration::from_millis(500));
@@ -422,11 +343,7 @@ backoff_max_ms = 20
             TenantMethod::Directory {
                 path: PathBuf::from("/home/frappe/frappe-bench/sites"),
                 only_dirs: true,
-                exclude: vec![
-                    "assets".into(),
-                    "apps.txt".into(),
-                    "common_site_config.json".into()
-                ],
+                exclude: vec!["assets".into(), "apps.txt".into(), "common_site_config.json".into()],
             }
         );
         assert!(c.save_snapshot);
@@ -437,26 +354,13 @@ backoff_max_ms = 20
 
     #[test]
     fn command_method_keeps_the_whole_command() {
-        let c = ok(&format!(
-            "{}tenant_command = bench --site all list | grep -v '^#' \n",
-            MINIMAL.replace("tenant_method = none", "tenant_method = command")
-        ));
-        assert_eq!(
-            c.tenants,
-            TenantMethod::Command {
-                command: "bench --site all list | grep -v '^#'".into(),
-                timeout: Duration::from_secs(20)
-            }
-        );
+        let c = ok(&format!("{}tenant_command = bench --site all list | grep -v '^#' \n", MINIMAL.replace("tenant_method = none", "tenant_method = command")));
+        assert_eq!(c.tenants, TenantMethod::Command { command: "bench --site all list | grep -v '^#'".into(), timeout: Duration::from_secs(20) });
     }
 
     #[test]
     fn http_is_allowed_for_loopback_only() {
-        for url in [
-            "http://127.0.0.1:8787",
-            "http://localhost:8787/",
-            "http://[::1]:1",
-        ] {
+        for url in ["http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:1"] {
             ok(&MINIMAL.replace("https://cp.example.com/", url));
         }
         let e = fails(&MINIMAL.replace("https://", "http://"));
@@ -481,27 +385,15 @@ backoff_max_ms = 20
         assert!(e.starts_with("CP_AGENT_NODE_ID (overrides node_id)"), "{e}");
 
         let empty = |var: &str| (var == "CP_AGENT_NODE_ID").then(String::new);
-        assert_eq!(
-            parse("agent.conf", MINIMAL, &empty)
-                .unwrap()
-                .node_id
-                .as_str(),
-            "hz-sg-01"
-        );
+        assert_eq!(parse("agent.conf", MINIMAL, &empty).unwrap().node_id.as_str(), "hz-sg-01");
     }
 
     #[test]
     fn missing_fields() {
-        for (drop, needle) in [
-            ("control_plane_url", "control_plane_url is required"),
-            ("node_id", "node_id is required"),
-            ("tenant_method", "tenant_method is required"),
-        ] {
-            let text: String = MINIMAL
-                .lines()
-                .filter(|l| !l.starts_with(drop))
-                .map(|l| format!("{l}\n"))
-                .collect();
+        for (drop, needle) in
+            [("control_plane_url", "control_plane_url is required"), ("node_id", "node_id is required"), ("tenant_method", "tenant_method is required")]
+        {
+            let text: String = MINIMAL.lines().filter(|l| !l.starts_with(drop)).map(|l| format!("{l}\n")).collect();
             assert!(fails(&text).contains(needle), "{drop}");
         }
         let e = fails(&MINIMAL.replace("none", "command"));
@@ -513,54 +405,27 @@ backoff_max_ms = 20
     #[test]
     fn bad_values() {
         for (extra, needle) in [
-            (
-                "max_attempts = 0",
-                "line 4: max_attempts: expected an integer 1-10",
-            ),
-            (
-                "max_attempts = four",
-                "expected an integer 1-10, got \"four\"",
-            ),
-            (
-                "cpu_sample_ms = 50",
-                "cpu_sample_ms: expected an integer 100-10000",
-            ),
+            ("max_attempts = 0", "line 4: max_attempts: expected an integer 1-10"),
+            ("max_attempts = four", "expected an integer 1-10, got \"four\""),
+            ("cpu_sample_ms = 50", "cpu_sample_ms: expected an integer 100-10000"),
             ("timeout_ms = -1", "timeout_ms: expected an integer"),
             ("save_snapshot = maybe", "expected true or false"),
-            (
-                "backoff_base_ms = 500\nbackoff_max_ms = 100",
-                "must not be below backoff_base_ms",
-            ),
+            ("backoff_base_ms = 500\nbackoff_max_ms = 100", "must not be below backoff_base_ms"),
             ("nod_id = x", "unknown key \"nod_id\""),
             ("node_id = again", "node_id repeated (first set on line 2)"),
             ("just some words", "line 4: expected key = value"),
-            (
-                "tenant_dir = /srv/sites",
-                "tenant_dir: does not apply to tenant_method = none",
-            ),
+            ("tenant_dir = /srv/sites", "tenant_dir: does not apply to tenant_method = none"),
         ] {
             let e = fails(&format!("{MINIMAL}{extra}\n"));
             assert!(e.contains(needle), "{extra:?}: {e}");
         }
         for (from, to, needle) in [
-            (
-                "none",
-                "sql",
-                "expected command, directory or none, got \"sql\"",
-            ),
+            ("none", "sql", "expected command, directory or none, got \"sql\""),
             ("hz-sg-01", "hz sg 01", "node_id: expected 1-64"),
             ("hz-sg-01", "...", "at least one letter or digit"),
             ("https://cp.example.com/", "cp.example.com", "not a URL"),
-            (
-                "https://cp.example.com/",
-                "ftp://cp.example.com",
-                "unsupported scheme",
-            ),
-            (
-                "https://cp.example.com/",
-                "https://cp.example.com/?a=1",
-                "query",
-            ),
+            ("https://cp.example.com/", "ftp://cp.example.com", "unsupported scheme"),
+            ("https://cp.example.com/", "https://cp.example.com/?a=1", "query"),
         ] {
             let e = fails(&MINIMAL.replace(from, to));
             assert!(e.contains(needle), "{to:?}: {e}");

@@ -21,8 +21,7 @@ pub struct BlockCounts {
 }
 
 pub fn statvfs(path: &Path) -> io::Result<BlockCounts> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
     // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call, and `buf` is a
     // plain C struct that statvfs fully initialises when it returns 0.
     let mut buf: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -32,11 +31,7 @@ pub fn statvfs(path: &Path) -> io::Result<BlockCounts> {
     }
     // The field types differ between libc targets (u32 on some 32-bit ones); widen uniformly.
     #[allow(clippy::useless_conversion)]
-    Ok(BlockCounts {
-        blocks: u64::from(buf.f_blocks),
-        bfree: u64::from(buf.f_bfree),
-        bavail: u64::from(buf.f_bavail),
-    })
+    Ok(BlockCounts { blocks: u64::from(buf.f_blocks), bfree: u64::from(buf.f_bfree), bavail: u64::from(buf.f_bavail) })
 }
 
 /// `used / (used + avail) * 100` with `used = blocks - bfree`: df's "Use%". Dividing by
@@ -56,11 +51,7 @@ mod tests {
     use super::*;
 
     fn counts(blocks: u64, bfree: u64, bavail: u64) -> BlockCounts {
-        BlockCounts {
-            blocks,
-            bfree,
-            bavail,
-        }
+        BlockCounts { blocks, bfree, bavail }
     }
 
     #[test]

@@ -23,12 +23,7 @@ pub enum AgentError {
     /// would mislead placement (a stale node is ignored, a wrong one is trusted).
     Measure(String),
     /// The control plane answered with a status that will not change by retrying.
-    Rejected {
-        message: String,
-        status: u16,
-        detail: Option<String>,
-        attempts: u32,
-    },
+    Rejected { message: String, status: u16, detail: Option<String>, attempts: u32 },
     /// Network errors, timeouts, 429 or 5xx on every attempt.
     Unreachable { message: String, attempts: u32 },
 }
@@ -68,9 +63,7 @@ impl AgentError {
 
     pub fn attempts(&self) -> u32 {
         match self {
-            AgentError::Rejected { attempts, .. } | AgentError::Unreachable { attempts, .. } => {
-                *attempts
-            }
+            AgentError::Rejected { attempts, .. } | AgentError::Unreachable { attempts, .. } => *attempts,
             _ => 0,
         }
     }
@@ -88,22 +81,8 @@ mod tests {
             (AgentError::Config(s()), 2),
             (AgentError::Key(s()), 2),
             (AgentError::Measure(s()), 5),
-            (
-                AgentError::Rejected {
-                    message: s(),
-                    status: 401,
-                    detail: None,
-                    attempts: 1,
-                },
-                3,
-            ),
-            (
-                AgentError::Unreachable {
-                    message: s(),
-                    attempts: 4,
-                },
-                4,
-            ),
+            (AgentError::Rejected { message: s(), status: 401, detail: None, attempts: 1 }, 3),
+            (AgentError::Unreachable { message: s(), attempts: 4 }, 4),
         ] {
             assert_eq!(e.exit_code(), code, "{e:?}");
         }

@@ -58,12 +58,7 @@ enum Command {
 
 /// Hand-rolled: five flags do not justify an argument-parsing crate on every node.
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, AgentError> {
-    let mut parsed = Args {
-        config: PathBuf::from(config::DEFAULT_CONFIG_PATH),
-        dry_run: false,
-        save_snapshot: false,
-        insecure_key_file_permissions: false,
-    };
+    let mut parsed = Args { config: PathBuf::from(config::DEFAULT_CONFIG_PATH), dry_run: false, save_snapshot: false, insecure_key_file_permissions: false };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -74,9 +69,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, AgentEr
             "--save-snapshot" => parsed.save_snapshot = true,
             "--insecure-key-file-permissions" => parsed.insecure_key_file_permissions = true,
             "--config" => {
-                let path = args
-                    .next()
-                    .ok_or_else(|| AgentError::Usage("--config needs a path".to_string()))?;
+                let path = args.next().ok_or_else(|| AgentError::Usage("--config needs a path".to_string()))?;
                 parsed.config = PathBuf::from(path);
             }
             other => {
@@ -134,11 +127,7 @@ fn run(args: &Args) -> Report {
         Ok(m) => m,
         Err(e) => return Report::new("error", node_id, elapsed()).with_error(&e),
     };
-    let payload = push::Payload::new(
-        &config,
-        &measured,
-        config.save_snapshot || args.save_snapshot,
-    );
+    let payload = push::Payload::new(&config, &measured, config.save_snapshot || args.save_snapshot);
 
     if args.dry_run {
         let mut report = Report::new("dry_run", node_id, elapsed()).with_payload(&payload);
@@ -164,8 +153,7 @@ fn run(args: &Args) -> Report {
 
 fn load_config(args: &Args) -> Result<config::Config, AgentError> {
     let file = args.config.display().to_string();
-    let text = std::fs::read_to_string(&args.config)
-        .map_err(|e| AgentError::Config(format!("cannot read config {file}: {e}")))?;
+    let text = std::fs::read_to_string(&args.config).map_err(|e| AgentError::Config(format!("cannot read config {file}: {e}")))?;
     config::parse(&file, &text, &|var| std::env::var(var).ok()).map_err(|e| AgentError::Config(e.0))
 }
 
@@ -192,22 +180,12 @@ mod tests {
 
     #[test]
     fn all_flags() {
-        let Command::Run(a) = parse(&[
-            "--once",
-            "--config",
-            "/tmp/a.conf",
-            "--dry-run",
-            "--save-snapshot",
-            "--insecure-key-file-permissions",
-        ])
-        .unwrap() else {
+        let Command::Run(a) = parse(&["--once", "--config", "/tmp/a.conf", "--dry-run", "--save-snapshot", "--insecure-key-file-permissions"]).unwrap() else {
             panic!()
         };
         assert_eq!(a.config, PathBuf::from("/tmp/a.conf"));
         assert!(a.dry_run && a.save_snapshot && a.insecure_key_file_permissions);
-        let Command::Run(a) = parse(&["--config=/x.conf"]).unwrap() else {
-            panic!()
-        };
+        let Command::Run(a) = parse(&["--config=/x.conf"]).unwrap() else { panic!() };
         assert_eq!(a.config, PathBuf::from("/x.conf"));
     }
 

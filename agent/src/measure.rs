@@ -22,8 +22,7 @@ pub struct Measurements {
     pub warnings: Vec<String>,
 }
 
-pub const TENANT_METHOD_NONE_WARNING: &str =
-    "tenant_method = none: tenant_count is always 0, so placement sees this node as empty";
+pub const TENANT_METHOD_NONE_WARNING: &str = "tenant_method = none: tenant_count is always 0, so placement sees this node as empty";
 
 pub fn measure(config: &Config) -> Result<Measurements, AgentError> {
     let fail = |e: String| AgentError::Measure(e);
@@ -33,14 +32,10 @@ pub fn measure(config: &Config) -> Result<Measurements, AgentError> {
     let after = procfs::parse_cpu_times(&read_proc("/proc/stat")?).map_err(|e| fail(e.0))?;
     let cpu_pct = procfs::cpu_pct(before, after).map_err(|e| fail(e.0))?;
 
-    let memory_pct = procfs::parse_meminfo(&read_proc("/proc/meminfo")?)
-        .and_then(procfs::memory_pct)
-        .map_err(|e| fail(e.0))?;
+    let memory_pct = procfs::parse_meminfo(&read_proc("/proc/meminfo")?).and_then(procfs::memory_pct).map_err(|e| fail(e.0))?;
 
-    let counts = disk::statvfs(&config.disk_mount)
-        .map_err(|e| fail(format!("disk_mount {}: {e}", config.disk_mount.display())))?;
-    let disk_pct = disk::disk_pct(counts)
-        .map_err(|e| fail(format!("disk_mount {}: {e}", config.disk_mount.display())))?;
+    let counts = disk::statvfs(&config.disk_mount).map_err(|e| fail(format!("disk_mount {}: {e}", config.disk_mount.display())))?;
+    let disk_pct = disk::disk_pct(counts).map_err(|e| fail(format!("disk_mount {}: {e}", config.disk_mount.display())))?;
 
     let tenant_count = tenants::count(&config.tenants).map_err(fail)?;
     let mut warnings = Vec::new();
@@ -48,13 +43,7 @@ pub fn measure(config: &Config) -> Result<Measurements, AgentError> {
         warnings.push(TENANT_METHOD_NONE_WARNING.to_string());
     }
 
-    Ok(Measurements {
-        cpu_pct,
-        memory_pct,
-        disk_pct,
-        tenant_count,
-        warnings,
-    })
+    Ok(Measurements { cpu_pct, memory_pct, disk_pct, tenant_count, warnings })
 }
 
 fn read_proc(path: &str) -> Result<String, AgentError> {

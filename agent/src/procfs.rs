@@ -37,34 +37,19 @@ pub struct CpuTimes {
 /// kernel already counts them inside `user` and `nice`; adding them would count guest time twice.
 /// Kernels older than 2.6.11 print fewer columns; at least 4 are required.
 pub fn parse_cpu_times(stat: &str) -> Result<CpuTimes, ProcError> {
-    let line = stat
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some("cpu"))
-        .ok_or_else(|| err("/proc/stat: no aggregate `cpu` line"))?;
+    let line = stat.lines().find(|l| l.split_whitespace().next() == Some("cpu")).ok_or_else(|| err("/proc/stat: no aggregate `cpu` line"))?;
     let fields: Vec<u64> = line
         .split_whitespace()
         .skip(1)
         .take(8)
-        .map(|f| {
-            f.parse::<u64>().map_err(|_| {
-                err(format!(
-                    "/proc/stat: `cpu` line has a non-number field {f:?}"
-                ))
-            })
-        })
+        .map(|f| f.parse::<u64>().map_err(|_| err(format!("/proc/stat: `cpu` line has a non-number field {f:?}"))))
         .collect::<Result<_, _>>()?;
     if fields.len() < 4 {
-        return Err(err(format!(
-            "/proc/stat: `cpu` line has {} fields, expected at least 4",
-            fields.len()
-        )));
+        return Err(err(format!("/proc/stat: `cpu` line has {} fields, expected at least 4", fields.len())));
     }
     let total = fields.iter().fold(0u64, |acc, v| acc.saturating_add(*v));
     let iowait = fields.get(4).copied().unwrap_or(0);
-    Ok(CpuTimes {
-        total,
-        idle: fields[3].saturating_add(iowait),
-    })
+    Ok(CpuTimes { total, idle: fields[3].saturating_add(iowait) })
 }
 
 /// Busy share of the time between two samples, in percent.
@@ -73,15 +58,11 @@ pub fn parse_cpu_times(stat: &str) -> Result<CpuTimes, ProcError> {
 /// estimate per CPU); a tiny negative step must not turn into a huge busy value.
 pub fn cpu_pct(before: CpuTimes, after: CpuTimes) -> Result<f64, ProcError> {
     if after.total < before.total {
-        return Err(err(
-            "/proc/stat: cpu counters went backwards between samples",
-        ));
+        return Err(err("/proc/stat: cpu counters went backwards between samples"));
     }
     let elapsed = after.total - before.total;
     if elapsed == 0 {
-        return Err(err(
-            "/proc/stat: no CPU time elapsed between samples (raise cpu_sample_ms)",
-        ));
+        return Err(err("/proc/stat: no CPU time elapsed between samples (raise cpu_sample_ms)"));
     }
     let idle = after.idle.saturating_sub(before.idle);
     let busy = elapsed.saturating_sub(idle);
@@ -110,18 +91,12 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, ProcError> {
             _ => continue,
         };
         let number = rest.split_whitespace().next().unwrap_or("");
-        let kb = number.parse::<u64>().map_err(|_| {
-            err(format!(
-                "/proc/meminfo: {} has a non-number value {number:?}",
-                key.trim()
-            ))
-        })?;
+        let kb = number.parse::<u64>().map_err(|_| err(format!("/proc/meminfo: {} has a non-number value {number:?}", key.trim())))?;
         *slot = Some(kb);
     }
     Ok(MemInfo {
         total_kb: total.ok_or_else(|| err("/proc/meminfo: no MemTotal line"))?,
-        available_kb: available
-            .ok_or_else(|| err("/proc/meminfo: no MemAvailable line (kernel older than 3.14?)"))?,
+        available_kb: available.ok_or_else(|| err("/proc/meminfo: no MemAvailable line (kernel older than 3.14?)"))?,
     })
 }
 
@@ -153,8 +128,7 @@ mod tests {
     const LOCAL_STAT_1: &str = include_str!("../tests/fixtures/local-stat-1.txt");
     const LOCAL_STAT_2: &str = include_str!("../tests/fixtures/local-stat-2.txt");
     const LOCAL_MEMINFO: &str = include_str!("../tests/fixtures/local-meminfo.txt");
-    const OLD_KERNEL_MEMINFO: &str =
-        include_str!("../tests/fixtures/old-kernel-meminfo-no-available.txt");
+    const OLD_KERNEL_MEMINFO: &str = include_str!("../tests/fixtures/old-kernel-meminfo-no-available.txt");
 
     fn times(total: u64, idle: u64) -> CpuTimes {
         CpuTimes { total, idle }
@@ -164,10 +138,7 @@ mod tests {
     fn parses_the_aggregate_line_not_cpu0() {
         let stat = "cpu0 1 1 1 1 1 1 1 1 0 0\ncpu  10 20 30 400 50 6 7 8 90 100\n";
         // guest (90) and guest_nice (100) are already inside user/nice.
-        assert_eq!(
-            parse_cpu_times(stat).unwrap(),
-            times(10 + 20 + 30 + 400 + 50 + 6 + 7 + 8, 450)
-        );
+        assert_eq!(parse_cpu_times(stat).unwrap(), times(10 + 20 + 30 + 400 + 50 + 6 + 7 + 8, 450));
     }
 
     #[test]
@@ -177,12 +148,7 @@ mod tests {
 
     #[test]
     fn cpu_line_errors() {
-        for (stat, needle) in [
-            ("", "no aggregate"),
-            ("cpu0 1 2 3 4\n", "no aggregate"),
-            ("cpu 1 2 3\n", "at least 4"),
-            ("cpu 1 2 x 4\n", "non-number"),
-        ] {
+        for (stat, needle) in [("", "no aggregate"), ("cpu0 1 2 3 4\n", "no aggregate"), ("cpu 1 2 3\n", "at least 4"), ("cpu 1 2 x 4\n", "non-number")] {
             let e = parse_cpu_times(stat).unwrap_err();
             assert!(e.0.contains(needle), "{stat:?}: {e}");
         }
@@ -215,36 +181,20 @@ mod tests {
             // iowait stepping back: idle shrinks, counted as 0 idle, not a wrap-around.
             (times(1000, 900), times(1100, 890), 100.0),
         ] {
-            assert_eq!(
-                cpu_pct(before, after).unwrap(),
-                want,
-                "{before:?} -> {after:?}"
-            );
+            assert_eq!(cpu_pct(before, after).unwrap(), want, "{before:?} -> {after:?}");
         }
     }
 
     #[test]
     fn cpu_pct_refuses_no_elapsed_time_or_backwards_counters() {
-        assert!(cpu_pct(times(100, 50), times(100, 50))
-            .unwrap_err()
-            .0
-            .contains("cpu_sample_ms"));
-        assert!(cpu_pct(times(100, 50), times(90, 50))
-            .unwrap_err()
-            .0
-            .contains("backwards"));
+        assert!(cpu_pct(times(100, 50), times(100, 50)).unwrap_err().0.contains("cpu_sample_ms"));
+        assert!(cpu_pct(times(100, 50), times(90, 50)).unwrap_err().0.contains("backwards"));
     }
 
     #[test]
     fn memory_from_hetzner_sample() {
         let m = parse_meminfo(HETZNER_MEMINFO).unwrap();
-        assert_eq!(
-            m,
-            MemInfo {
-                total_kb: 7_851_948,
-                available_kb: 4_914_372
-            }
-        );
+        assert_eq!(m, MemInfo { total_kb: 7_851_948, available_kb: 4_914_372 });
         assert_eq!(memory_pct(m).unwrap(), 37.4);
     }
 
@@ -262,22 +212,13 @@ mod tests {
 
     #[test]
     fn meminfo_errors() {
-        assert!(parse_meminfo("MemAvailable: 10 kB\n")
-            .unwrap_err()
-            .0
-            .contains("MemTotal"));
-        assert!(parse_meminfo("MemTotal: lots kB\nMemAvailable: 1 kB\n")
-            .unwrap_err()
-            .0
-            .contains("non-number"));
+        assert!(parse_meminfo("MemAvailable: 10 kB\n").unwrap_err().0.contains("MemTotal"));
+        assert!(parse_meminfo("MemTotal: lots kB\nMemAvailable: 1 kB\n").unwrap_err().0.contains("non-number"));
     }
 
     #[test]
     fn memory_pct_cases() {
-        let m = |total_kb, available_kb| MemInfo {
-            total_kb,
-            available_kb,
-        };
+        let m = |total_kb, available_kb| MemInfo { total_kb, available_kb };
         assert_eq!(memory_pct(m(1000, 250)).unwrap(), 75.0);
         assert_eq!(memory_pct(m(1000, 1000)).unwrap(), 0.0);
         assert_eq!(memory_pct(m(1000, 0)).unwrap(), 100.0);
@@ -288,14 +229,7 @@ mod tests {
 
     #[test]
     fn round_pct_clamps_and_rounds() {
-        for (input, want) in [
-            (12.345, 12.3),
-            (12.36, 12.4),
-            (-0.01, 0.0),
-            (100.04, 100.0),
-            (250.0, 100.0),
-            (f64::NAN, 0.0),
-        ] {
+        for (input, want) in [(12.345, 12.3), (12.36, 12.4), (-0.01, 0.0), (100.04, 100.0), (250.0, 100.0), (f64::NAN, 0.0)] {
             assert_eq!(round_pct(input), want, "{input}");
         }
     }

@@ -58,12 +58,8 @@ pub fn send(config: &Config, key: &ApiKey, payload: &Payload) -> Result<Delivere
         // A redirected POST turns into a GET without a body; better to report the wrong URL.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| AgentError::Unreachable {
-            message: format!("cannot set up the HTTP client: {}", chain(&e)),
-            attempts: 0,
-        })?;
-    let mut auth = HeaderValue::from_str(&key.bearer_header())
-        .map_err(|_| AgentError::Key("key is not a valid header value".to_string()))?;
+        .map_err(|e| AgentError::Unreachable { message: format!("cannot set up the HTTP client: {}", chain(&e)), attempts: 0 })?;
+    let mut auth = HeaderValue::from_str(&key.bearer_header()).map_err(|_| AgentError::Key("key is not a valid header value".to_string()))?;
     auth.set_sensitive(true);
     let url = config.metrics_url();
 
@@ -72,24 +68,12 @@ pub fn send(config: &Config, key: &ApiKey, payload: &Payload) -> Result<Delivere
         &config.retry,
         &mut Jitter::from_entropy(),
         |_| {
-            let response = client
-                .post(&url)
-                .header(AUTHORIZATION, auth.clone())
-                .json(payload)
-                .send();
+            let response = client.post(&url).header(AUTHORIZATION, auth.clone()).json(payload).send();
             match response {
                 Ok(resp) => {
                     let code = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(retry::parse_retry_after);
-                    last_detail = if resp.status().is_success() {
-                        None
-                    } else {
-                        error_detail(resp)
-                    };
+                    let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry::parse_retry_after);
+                    last_detail = if resp.status().is_success() { None } else { error_detail(resp) };
                     Attempt::Status { code, retry_after }
                 }
                 Err(e) => {
@@ -102,30 +86,17 @@ pub fn send(config: &Config, key: &ApiKey, payload: &Payload) -> Result<Delivere
     );
 
     match (run.verdict, run.last) {
-        (Verdict::Success, Attempt::Status { code, .. }) => Ok(Delivered {
-            status: code,
-            attempts: run.attempts,
-        }),
-        (Verdict::Permanent, Attempt::Status { code, .. }) => Err(AgentError::Rejected {
-            message: rejection_message(code, config.node_id.as_str()),
-            status: code,
-            detail: last_detail,
-            attempts: run.attempts,
-        }),
+        (Verdict::Success, Attempt::Status { code, .. }) => Ok(Delivered { status: code, attempts: run.attempts }),
+        (Verdict::Permanent, Attempt::Status { code, .. }) => {
+            Err(AgentError::Rejected { message: rejection_message(code, config.node_id.as_str()), status: code, detail: last_detail, attempts: run.attempts })
+        }
         (_, Attempt::Status { code, .. }) => Err(AgentError::Unreachable {
-            message: format!(
-                "control plane still failing after {} attempts (last status {code})",
-                run.attempts
-            ),
+            message: format!("control plane still failing after {} attempts (last status {code})", run.attempts),
             attempts: run.attempts,
         }),
-        (_, Attempt::Network(e)) => Err(AgentError::Unreachable {
-            message: format!(
-                "control plane unreachable after {} attempts: {e}",
-                run.attempts
-            ),
-            attempts: run.attempts,
-        }),
+        (_, Attempt::Network(e)) => {
+            Err(AgentError::Unreachable { message: format!("control plane unreachable after {} attempts: {e}", run.attempts), attempts: run.attempts })
+        }
     }
 }
 
@@ -155,14 +126,7 @@ pub fn detail_from_body(body: &str) -> Option<String> {
         let code = err["code"].as_str();
         let message = err["message"].as_str();
         let field = err["field"].as_str();
-        let parts: Vec<String> = [
-            code.map(str::to_string),
-            message.map(str::to_string),
-            field.map(|f| format!("field {f}")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let parts: Vec<String> = [code.map(str::to_string), message.map(str::to_string), field.map(|f| format!("field {f}"))].into_iter().flatten().collect();
         if !parts.is_empty() {
             return Some(parts.join(": "));
         }
@@ -193,14 +157,8 @@ mod tests {
 
     #[test]
     fn messages_for_permanent_answers() {
-        assert_eq!(
-            rejection_message(401, "hz-1"),
-            "control plane refused the API key (401)"
-        );
-        assert_eq!(
-            rejection_message(404, "hz-1"),
-            "node_id hz-1 is not registered in the control plane (404)"
-        );
+        assert_eq!(rejection_message(401, "hz-1"), "control plane refused the API key (401)");
+        assert_eq!(rejection_message(404, "hz-1"), "node_id hz-1 is not registered in the control plane (404)");
         assert!(rejection_message(302, "hz-1").contains("control_plane_url"));
         assert!(rejection_message(400, "hz-1").contains("rejected the metrics (400)"));
     }
@@ -208,29 +166,15 @@ mod tests {
     #[test]
     fn detail_from_control_plane_error_json() {
         let body = r#"{"error":{"code":"invalid_field","message":"cpu_pct must be 0-100","field":"cpu_pct"}}"#;
-        assert_eq!(
-            detail_from_body(body).unwrap(),
-            "invalid_field: cpu_pct must be 0-100: field cpu_pct"
-        );
-        assert_eq!(
-            detail_from_body("<html>\n Bad   Gateway </html>").unwrap(),
-            "<html> Bad Gateway </html>"
-        );
+        assert_eq!(detail_from_body(body).unwrap(), "invalid_field: cpu_pct must be 0-100: field cpu_pct");
+        assert_eq!(detail_from_body("<html>\n Bad   Gateway </html>").unwrap(), "<html> Bad Gateway </html>");
         assert_eq!(detail_from_body(""), None);
         assert_eq!(detail_from_body(&"x".repeat(1000)).unwrap().len(), 200);
     }
 
     #[test]
     fn payload_has_exactly_the_contract_fields() {
-        let p = Payload {
-            node_id: "hz-1".into(),
-            cpu_pct: 12.5,
-            memory_pct: 40.0,
-            disk_pct: 71.3,
-            tenant_count: 3,
-            source: "node_push",
-            save_snapshot: false,
-        };
+        let p = Payload { node_id: "hz-1".into(), cpu_pct: 12.5, memory_pct: 40.0, disk_pct: 71.3, tenant_count: 3, source: "node_push", save_snapshot: false };
         assert_eq!(
             serde_json::to_value(&p).unwrap(),
             serde_json::json!({
@@ -242,9 +186,6 @@ mod tests {
 
     #[test]
     fn user_agent_names_the_version() {
-        assert_eq!(
-            USER_AGENT,
-            format!("cp-agent/{}", env!("CARGO_PKG_VERSION"))
-        );
+        assert_eq!(USER_AGENT, format!("cp-agent/{}", env!("CARGO_PKG_VERSION")));
     }
 }

@@ -93,8 +93,7 @@ impl Report {
     }
 
     pub fn to_line(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|_| r#"{"status":"error","error":"cannot encode report"}"#.to_string())
+        serde_json::to_string(self).unwrap_or_else(|_| r#"{"status":"error","error":"cannot encode report"}"#.to_string())
     }
 }
 
@@ -104,15 +103,9 @@ mod tests {
 
     #[test]
     fn error_line_carries_kind_code_and_detail() {
-        let e = AgentError::Rejected {
-            message: "control plane refused the API key (401)".into(),
-            status: 401,
-            detail: Some("unauthorized".into()),
-            attempts: 1,
-        };
-        let line = Report::new("ok", Some("hz-1".into()), 12)
-            .with_error(&e)
-            .to_line();
+        let e =
+            AgentError::Rejected { message: "control plane refused the API key (401)".into(), status: 401, detail: Some("unauthorized".into()), attempts: 1 };
+        let line = Report::new("ok", Some("hz-1".into()), 12).with_error(&e).to_line();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["status"], "error");
         assert_eq!(v["exit_code"], 3);
@@ -126,11 +119,7 @@ mod tests {
 
     #[test]
     fn config_error_before_node_id_is_known() {
-        let line = Report::new("ok", None, 0)
-            .with_error(&AgentError::Config(
-                "agent.conf: node_id is required".into(),
-            ))
-            .to_line();
+        let line = Report::new("ok", None, 0).with_error(&AgentError::Config("agent.conf: node_id is required".into())).to_line();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["node_id"], serde_json::Value::Null);
         assert_eq!(v["exit_code"], 2);

@@ -55,20 +55,13 @@ pub fn verdict(attempt: &Attempt) -> Verdict {
 /// half is drawn at random, so the wait is in `[step/2, step]`: it still grows, yet nodes spread
 /// out. A server's `Retry-After` is honoured but capped at `max`, so a hostile or buggy value cannot
 /// stall the agent past its systemd timeout.
-pub fn backoff(
-    policy: &RetryPolicy,
-    failed: u32,
-    retry_after: Option<Duration>,
-    random: u64,
-) -> Duration {
+pub fn backoff(policy: &RetryPolicy, failed: u32, retry_after: Option<Duration>, random: u64) -> Duration {
     if let Some(wait) = retry_after {
         return wait.min(policy.max);
     }
     let shift = failed.saturating_sub(1).min(32);
     let max_ms = policy.max.as_millis() as u64;
-    let step = (policy.base.as_millis() as u64)
-        .saturating_mul(1u64 << shift)
-        .min(max_ms);
+    let step = (policy.base.as_millis() as u64).saturating_mul(1u64 << shift).min(max_ms);
     let half = step / 2;
     let spread = step - half;
     Duration::from_millis(half + random % (spread + 1))
@@ -86,10 +79,7 @@ pub struct Jitter(u64);
 
 impl Jitter {
     pub fn from_entropy() -> Jitter {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         Jitter::seeded(nanos ^ (u64::from(std::process::id()) << 32))
     }
 
@@ -116,12 +106,7 @@ pub struct Run {
 
 /// Drives `send` until success, a permanent answer, or `max_attempts`. `sleep` is a parameter so
 /// tests can record the waits instead of sleeping.
-pub fn run(
-    policy: &RetryPolicy,
-    jitter: &mut Jitter,
-    mut send: impl FnMut(u32) -> Attempt,
-    mut sleep: impl FnMut(Duration),
-) -> Run {
+pub fn run(policy: &RetryPolicy, jitter: &mut Jitter, mut send: impl FnMut(u32) -> Attempt, mut sleep: impl FnMut(Duration)) -> Run {
     let max_attempts = policy.max_attempts.max(1);
     let mut attempts = 0;
     loop {
@@ -129,11 +114,7 @@ pub fn run(
         let last = send(attempts);
         let v = verdict(&last);
         if v != Verdict::Transient || attempts >= max_attempts {
-            return Run {
-                last,
-                verdict: v,
-                attempts,
-            };
+            return Run { last, verdict: v, attempts };
         }
         let retry_after = match &last {
             Attempt::Status { retry_after, .. } => *retry_after,
@@ -147,17 +128,10 @@ pub fn run(
 mod tests {
     use super::*;
 
-    const POLICY: RetryPolicy = RetryPolicy {
-        max_attempts: 4,
-        base: Duration::from_millis(1000),
-        max: Duration::from_millis(8000),
-    };
+    const POLICY: RetryPolicy = RetryPolicy { max_attempts: 4, base: Duration::from_millis(1000), max: Duration::from_millis(8000) };
 
     fn status(code: u16) -> Attempt {
-        Attempt::Status {
-            code,
-            retry_after: None,
-        }
+        Attempt::Status { code, retry_after: None }
     }
 
     #[test]
@@ -182,30 +156,18 @@ mod tests {
         ] {
             assert_eq!(verdict(&status(code)), want, "{code}");
         }
-        assert_eq!(
-            verdict(&Attempt::Network("refused".into())),
-            Verdict::Transient
-        );
+        assert_eq!(verdict(&Attempt::Network("refused".into())), Verdict::Transient);
     }
 
     #[test]
     fn backoff_grows_then_caps() {
         let lowest = |failed| backoff(&POLICY, failed, None, 0);
         let ms = |n| Duration::from_millis(n);
-        assert_eq!(
-            [lowest(1), lowest(2), lowest(3), lowest(4), lowest(9)],
-            [ms(500), ms(1000), ms(2000), ms(4000), ms(4000)]
-        );
+        assert_eq!([lowest(1), lowest(2), lowest(3), lowest(4), lowest(9)], [ms(500), ms(1000), ms(2000), ms(4000), ms(4000)]);
         let highest = |failed| backoff(&POLICY, failed, None, 500 * (1 << (failed - 1).min(3)));
-        assert_eq!(
-            [highest(1), highest(2), highest(3), highest(4)],
-            [ms(1000), ms(2000), ms(4000), ms(8000)]
-        );
+        assert_eq!([highest(1), highest(2), highest(3), highest(4)], [ms(1000), ms(2000), ms(4000), ms(8000)]);
         // Absurd attempt numbers neither overflow nor pass the cap.
-        assert_eq!(
-            backoff(&POLICY, u32::MAX, None, u64::MAX),
-            ms(4000) + ms(u64::MAX % 4001)
-        );
+        assert_eq!(backoff(&POLICY, u32::MAX, None, u64::MAX), ms(4000) + ms(u64::MAX % 4001));
         assert!(backoff(&POLICY, u32::MAX, None, u64::MAX) <= POLICY.max);
     }
 
@@ -235,11 +197,7 @@ mod tests {
 
     #[test]
     fn tiny_base_still_works() {
-        let p = RetryPolicy {
-            max_attempts: 3,
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(1),
-        };
+        let p = RetryPolicy { max_attempts: 3, base: Duration::from_millis(1), max: Duration::from_millis(1) };
         for r in [0, 1, 2, u64::MAX] {
             let d = backoff(&p, 1, None, r);
             assert!(d <= Duration::from_millis(1), "{d:?}");
@@ -302,19 +260,13 @@ mod tests {
         let (r, waits) = drive(POLICY, &[Attempt::Network("connection refused".into())]);
         assert_eq!((r.verdict, r.attempts), (Verdict::Transient, 4));
         assert_eq!(waits.len(), 3);
-        let once = RetryPolicy {
-            max_attempts: 1,
-            ..POLICY
-        };
+        let once = RetryPolicy { max_attempts: 1, ..POLICY };
         assert_eq!(drive(once, &[status(500)]).0.attempts, 1);
     }
 
     #[test]
     fn retry_after_from_429_is_used() {
-        let limited = Attempt::Status {
-            code: 429,
-            retry_after: Some(Duration::from_secs(2)),
-        };
+        let limited = Attempt::Status { code: 429, retry_after: Some(Duration::from_secs(2)) };
         let (r, waits) = drive(POLICY, &[limited, status(200)]);
         assert_eq!(r.verdict, Verdict::Success);
         assert_eq!(waits, vec![Duration::from_secs(2)]);

@@ -20,22 +20,14 @@ pub enum TenantMethod {
     /// `/bin/sh -c COMMAND`; one tenant per non-empty output line.
     Command { command: String, timeout: Duration },
     /// One tenant per directory entry, e.g. Frappe's `sites/` folder.
-    Directory {
-        path: PathBuf,
-        only_dirs: bool,
-        exclude: Vec<String>,
-    },
+    Directory { path: PathBuf, only_dirs: bool, exclude: Vec<String> },
 }
 
 pub fn count(method: &TenantMethod) -> Result<u64, String> {
     match method {
         TenantMethod::None => Ok(0),
         TenantMethod::Command { command, timeout } => count_command(command, *timeout),
-        TenantMethod::Directory {
-            path,
-            only_dirs,
-            exclude,
-        } => count_directory(path, *only_dirs, exclude),
+        TenantMethod::Directory { path, only_dirs, exclude } => count_directory(path, *only_dirs, exclude),
     }
 }
 
@@ -48,8 +40,7 @@ pub fn count_lines(output: &str) -> u64 {
 /// Hidden entries (`.build`, `.git`) are never tenants; `exclude` names the visible non-tenant
 /// entries of the layout (for Frappe: `assets`, `apps.txt`, `common_site_config.json`, ...).
 pub fn count_directory(path: &Path, only_dirs: bool, exclude: &[String]) -> Result<u64, String> {
-    let entries =
-        fs::read_dir(path).map_err(|e| format!("tenant directory {}: {e}", path.display()))?;
+    let entries = fs::read_dir(path).map_err(|e| format!("tenant directory {}: {e}", path.display()))?;
     let mut n = 0;
     for entry in entries {
         let entry = entry.map_err(|e| format!("tenant directory {}: {e}", path.display()))?;
@@ -59,11 +50,7 @@ pub fn count_directory(path: &Path, only_dirs: bool, exclude: &[String]) -> Resu
             continue;
         }
         // metadata() follows symlinks: a site linked in from elsewhere still counts as a dir.
-        if only_dirs
-            && !fs::metadata(entry.path())
-                .map(|m| m.is_dir())
-                .unwrap_or(false)
-        {
+        if only_dirs && !fs::metadata(entry.path()).map(|m| m.is_dir()).unwrap_or(false) {
             continue;
         }
         n += 1;
@@ -97,10 +84,7 @@ pub fn count_command(command: &str, timeout: Duration) -> Result<u64, String> {
             Ok(None) if Instant::now() >= deadline => {
                 kill_group(child.id());
                 let _ = child.wait();
-                return Err(format!(
-                    "tenant command timed out after {} ms: {command}",
-                    timeout.as_millis()
-                ));
+                return Err(format!("tenant command timed out after {} ms: {command}", timeout.as_millis()));
             }
             Ok(None) => thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(format!("tenant command: wait failed: {e}")),
@@ -112,13 +96,8 @@ pub fn count_command(command: &str, timeout: Duration) -> Result<u64, String> {
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     if !status.success() {
-        let code = status
-            .code()
-            .map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
-        return Err(format!(
-            "tenant command failed with {code}: {command}{}",
-            stderr_tail(&err)
-        ));
+        let code = status.code().map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
+        return Err(format!("tenant command failed with {code}: {command}{}", stderr_tail(&err)));
     }
     Ok(count_lines(&out))
 }
@@ -154,10 +133,7 @@ mod tests {
     use crate::testutil::TempDir;
 
     fn cmd(command: &str) -> TenantMethod {
-        TenantMethod::Command {
-            command: command.to_string(),
-            timeout: Duration::from_secs(5),
-        }
+        TenantMethod::Command { command: command.to_string(), timeout: Duration::from_secs(5) }
     }
 
     #[test]
@@ -167,13 +143,7 @@ mod tests {
 
     #[test]
     fn count_lines_cases() {
-        for (text, want) in [
-            ("", 0),
-            ("\n\n", 0),
-            ("a.example.com\n", 1),
-            ("a\nb\n\n  \nc", 3),
-            ("  site1  \n\tsite2\r\n", 2),
-        ] {
+        for (text, want) in [("", 0), ("\n\n", 0), ("a.example.com\n", 1), ("a\nb\n\n  \nc", 3), ("  site1  \n\tsite2\r\n", 2)] {
             assert_eq!(count_lines(text), want, "{text:?}");
         }
     }
@@ -196,11 +166,7 @@ mod tests {
         let started = Instant::now();
         let e = count_command("sleep 30 | cat", Duration::from_millis(200)).unwrap_err();
         assert!(e.contains("timed out"), "{e}");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     /// Regression: a background child holding stdout open after the shell exited kept the agent
@@ -236,24 +202,12 @@ mod tests {
         assert_eq!(count(&method(false, &[])).unwrap(), 6);
         assert_eq!(count(&method(true, &[])).unwrap(), 4);
         assert_eq!(count(&method(true, &["assets"])).unwrap(), 3);
-        assert_eq!(
-            count(&method(
-                false,
-                &["assets", "apps.txt", "common_site_config.json"]
-            ))
-            .unwrap(),
-            3
-        );
+        assert_eq!(count(&method(false, &["assets", "apps.txt", "common_site_config.json"])).unwrap(), 3);
     }
 
     #[test]
     fn missing_directory_is_an_error() {
-        let e = count(&TenantMethod::Directory {
-            path: PathBuf::from("/nonexistent/cp-agent/sites"),
-            only_dirs: false,
-            exclude: vec![],
-        })
-        .unwrap_err();
+        let e = count(&TenantMethod::Directory { path: PathBuf::from("/nonexistent/cp-agent/sites"), only_dirs: false, exclude: vec![] }).unwrap_err();
         assert!(e.contains("/nonexistent/cp-agent/sites"), "{e}");
     }
 }

@@ -58,12 +58,7 @@ impl Server {
                 }
             }
         });
-        Server {
-            port,
-            seen,
-            stop,
-            handle: Some(handle),
-        }
+        Server { port, seen, stop, handle: Some(handle) }
     }
 
     fn url(&self) -> String {
@@ -104,10 +99,7 @@ fn serve(stream: TcpStream, code: u16, body: &str) -> Option<Seen> {
         let (name, value) = line.split_once(':')?;
         headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
     }
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut raw = vec![0; length];
     reader.read_exact(&mut raw).ok()?;
     let reason = match code {
@@ -118,17 +110,9 @@ fn serve(stream: TcpStream, code: u16, body: &str) -> Option<Seen> {
         _ => "Whatever",
     };
     let mut stream = stream;
-    let response = format!(
-        "HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let response = format!("HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
     stream.write_all(response.as_bytes()).ok()?;
-    Some(Seen {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&raw).into_owned(),
-    })
+    Some(Seen { method, path, headers, body: String::from_utf8_lossy(&raw).into_owned() })
 }
 
 /// A node's /etc/cp-agent in a temp dir: key file (0600), config, and a Frappe-like `sites/` with
@@ -140,11 +124,7 @@ struct Node {
 impl Node {
     fn new(extra_config: &str) -> Node {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "cp-agent-it-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir = std::env::temp_dir().join(format!("cp-agent-it-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
         let _ = fs::remove_dir_all(&dir);
         let sites = dir.join("sites");
         fs::create_dir_all(&sites).unwrap();
@@ -218,31 +198,15 @@ impl From<Output> for Run {
         let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
         let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "exactly one log line, got {stdout:?} (stderr {stderr:?})"
-        );
+        assert_eq!(lines.len(), 1, "exactly one log line, got {stdout:?} (stderr {stderr:?})");
         let log = serde_json::from_str(lines[0]).unwrap();
-        assert!(
-            !stdout.contains(KEY) && !stderr.contains(KEY),
-            "the key leaked: {stdout}"
-        );
-        Run {
-            code: o.status.code().unwrap(),
-            stdout,
-            stderr,
-            log,
-        }
+        assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "the key leaked: {stdout}");
+        Run { code: o.status.code().unwrap(), stdout, stderr, log }
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn pct(v: &Value) -> f64 {
@@ -262,38 +226,15 @@ fn a_200_exits_0_and_the_server_sees_the_measured_values_and_the_key() {
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
     let req = &requests[0];
-    assert_eq!(
-        (req.method.as_str(), req.path.as_str()),
-        ("POST", "/internal/server-metrics")
-    );
+    assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/internal/server-metrics"));
     assert_eq!(req.headers["authorization"], format!("Bearer {KEY}"));
     assert_eq!(req.headers["content-type"], "application/json");
-    assert!(
-        req.headers["user-agent"].starts_with("cp-agent/"),
-        "{:?}",
-        req.headers
-    );
+    assert!(req.headers["user-agent"].starts_with("cp-agent/"), "{:?}", req.headers);
 
     let body: Value = serde_json::from_str(&req.body).unwrap();
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "cpu_pct",
-            "disk_pct",
-            "memory_pct",
-            "node_id",
-            "save_snapshot",
-            "source",
-            "tenant_count"
-        ]
-    );
+    assert_eq!(keys, ["cpu_pct", "disk_pct", "memory_pct", "node_id", "save_snapshot", "source", "tenant_count"]);
     assert_eq!(body["node_id"], "it-node-01");
     pct(&body["cpu_pct"]);
     pct(&body["memory_pct"]);
@@ -311,20 +252,14 @@ fn a_200_exits_0_and_the_server_sees_the_measured_values_and_the_key() {
 
 #[test]
 fn b_401_exits_3_after_one_request_with_a_clear_message() {
-    let server = Server::start(&[(
-        401,
-        r#"{"error":{"code":"unauthorized","message":"missing or wrong Bearer token"}}"#,
-    )]);
+    let server = Server::start(&[(401, r#"{"error":{"code":"unauthorized","message":"missing or wrong Bearer token"}}"#)]);
     let run = Node::new("").run(&server.url(), &[]);
     assert_eq!(run.code, 3, "{}", run.stdout);
     assert_eq!(server.requests().len(), 1);
     assert_eq!(run.log["error"], "control plane refused the API key (401)");
     assert_eq!(run.log["http_status"], 401);
     assert_eq!(run.log["attempts"], 1);
-    assert_eq!(
-        run.log["detail"],
-        "unauthorized: missing or wrong Bearer token"
-    );
+    assert_eq!(run.log["detail"], "unauthorized: missing or wrong Bearer token");
 }
 
 #[test]
@@ -347,25 +282,16 @@ fn d_503_twice_then_200_exits_0_after_3_requests() {
     assert_eq!(server.requests().len(), 3);
     assert_eq!(run.log["attempts"], 3);
     let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
-    assert!(
-        bodies.windows(2).all(|w| w[0] == w[1]),
-        "retries resend the same body"
-    );
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "retries resend the same body");
 }
 
 #[test]
 fn unregistered_node_exits_3_naming_the_node() {
-    let server = Server::start(&[(
-        404,
-        r#"{"error":{"code":"not_found","message":"unknown node"}}"#,
-    )]);
+    let server = Server::start(&[(404, r#"{"error":{"code":"not_found","message":"unknown node"}}"#)]);
     let run = Node::new("").run(&server.url(), &[]);
     assert_eq!(run.code, 3);
     assert_eq!(server.requests().len(), 1);
-    assert_eq!(
-        run.log["error"],
-        "node_id it-node-01 is not registered in the control plane (404)"
-    );
+    assert_eq!(run.log["error"], "node_id it-node-01 is not registered in the control plane (404)");
 }
 
 #[test]
@@ -376,11 +302,7 @@ fn a_shared_key_file_is_refused_before_anything_is_sent() {
     let run = node.run(&server.url(), &[]);
     assert_eq!(run.code, 2);
     assert_eq!(run.log["error_kind"], "key");
-    assert!(
-        run.log["error"].as_str().unwrap().contains("mode 0644"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.log["error"].as_str().unwrap().contains("mode 0644"), "{}", run.stdout);
     assert!(server.requests().is_empty());
 
     let run = node.run(&server.url(), &["--insecure-key-file-permissions"]);
@@ -395,10 +317,7 @@ fn dry_run_prints_the_payload_and_sends_nothing() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(server.requests().is_empty());
     assert_eq!(run.log["status"], "dry_run");
-    assert_eq!(
-        run.log["url"],
-        format!("{}/internal/server-metrics", server.url())
-    );
+    assert_eq!(run.log["url"], format!("{}/internal/server-metrics", server.url()));
     let payload = &run.log["payload"];
     assert_eq!(payload["tenant_count"], 3);
     assert_eq!(payload["save_snapshot"], true);
@@ -411,30 +330,16 @@ fn config_errors_exit_2_with_one_log_line_and_no_stderr() {
     assert_eq!(run.code, 2);
     assert_eq!(run.stderr, "");
     assert_eq!(run.log["error_kind"], "config");
-    assert!(
-        run.log["error"].as_str().unwrap().contains("max_attempts"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.log["error"].as_str().unwrap().contains("max_attempts"), "{}", run.stdout);
 
     let run = Node::new("").run("http://cp.example.com", &[]);
     assert_eq!(run.code, 2);
-    assert!(
-        run.log["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("CP_AGENT_URL"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.log["error"].as_str().unwrap().starts_with("CP_AGENT_URL"), "{}", run.stdout);
 }
 
 #[test]
 fn usage_errors_go_to_stderr_with_exit_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cp-agent"))
-        .arg("--daemon")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cp-agent")).arg("--daemon").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument \"--daemon\""));
@@ -446,20 +351,13 @@ fn a_failing_tenant_command_exits_5_and_sends_nothing() {
     let node = Node::new("");
     let conf = node.dir.join("agent.conf");
     let text = fs::read_to_string(&conf).unwrap();
-    let text: String = text
-        .lines()
-        .filter(|l| !l.starts_with("tenant_"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
+    let text: String = text.lines().filter(|l| !l.starts_with("tenant_")).map(|l| format!("{l}\n")).collect::<String>()
         + "tenant_method = command\ntenant_command = echo 'bench: command not found' >&2; exit 127\n";
     fs::write(&conf, text).unwrap();
     let run = node.run(&server.url(), &[]);
     assert_eq!(run.code, 5, "{}", run.stdout);
     assert_eq!(run.log["error_kind"], "measure");
-    assert!(run.log["error"]
-        .as_str()
-        .unwrap()
-        .contains("bench: command not found"));
+    assert!(run.log["error"].as_str().unwrap().contains("bench: command not found"));
     assert!(server.requests().is_empty());
 }
 

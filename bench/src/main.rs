@@ -231,10 +231,8 @@ fn load(args: &Args) -> Value {
     window_end = t0.elapsed();
     stop.store(true, Ordering::SeqCst);
     let samples: Vec<Sample> = threads.into_iter().flat_map(|t| t.join().expect("load thread")).collect();
-    let in_window: Vec<Sample> = samples
-        .into_iter()
-        .filter(|s| s.end_us >= window_start.as_micros() as u64 && s.end_us <= window_end.as_micros() as u64)
-        .collect();
+    let in_window: Vec<Sample> =
+        samples.into_iter().filter(|s| s.end_us >= window_start.as_micros() as u64 && s.end_us <= window_end.as_micros() as u64).collect();
     report(args, &plan, concurrency, "duration", in_window, window_start, window_end, &cpu_before, &cpu_after, clk_tck)
 }
 
@@ -246,12 +244,8 @@ fn sleep_until(t: Instant) {
 }
 
 fn worker(plan: &Plan, counter: &AtomicU64, stop: &AtomicBool, fixed: Option<u64>, t0: Instant) -> Vec<Sample> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(1)
-        .build()
-        .expect("http client");
+    let client =
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).tcp_nodelay(true).pool_max_idle_per_host(1).build().expect("http client");
     let mut samples = Vec::with_capacity(4096);
     let mut reported = false;
     while !stop.load(Ordering::Relaxed) {
@@ -296,12 +290,7 @@ fn worker(plan: &Plan, counter: &AtomicU64, stop: &AtomicBool, fixed: Option<u64
             }
         };
         let end = Instant::now();
-        samples.push(Sample {
-            end_us: (end - t0).as_micros() as u64,
-            latency_us: (end - start).as_micros() as u64,
-            status,
-            bytes,
-        });
+        samples.push(Sample { end_us: (end - t0).as_micros() as u64, latency_us: (end - start).as_micros() as u64, status, bytes });
     }
     samples
 }

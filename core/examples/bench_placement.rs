@@ -93,10 +93,7 @@ fn measure(nodes: usize) -> Stats {
 fn main() {
     let results: Vec<Stats> = [100, 1_000, 10_000].into_iter().map(measure).collect();
     for s in &results {
-        println!(
-            "placement_native nodes={} iterations={} mean_us={:.1} p50_us={:.1} p99_us={:.1}",
-            s.nodes, s.iterations, s.mean_us, s.p50_us, s.p99_us
-        );
+        println!("placement_native nodes={} iterations={} mean_us={:.1} p50_us={:.1} p99_us={:.1}", s.nodes, s.iterations, s.mean_us, s.p50_us, s.p99_us);
     }
     let json: Vec<serde_json::Value> = results
         .iter()

@@ -23,12 +23,7 @@ pub fn skip_requested(raw: Option<&str>) -> bool {
 
 /// Decides a request. `key` is the configured `INTERNAL_API_KEY` (None or empty: misconfigured,
 /// which refuses everything with 500 rather than letting anything through).
-pub fn authorize(
-    authorization: Option<&str>,
-    key: Option<&str>,
-    environment: Environment,
-    skip: bool,
-) -> Result<AuthOutcome, ApiError> {
+pub fn authorize(authorization: Option<&str>, key: Option<&str>, environment: Environment, skip: bool) -> Result<AuthOutcome, ApiError> {
     if skip && environment == Environment::Development {
         return Ok(AuthOutcome::Skipped);
     }

@@ -56,38 +56,26 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Config {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         Config {
-            environment: with_default(get("ENVIRONMENT"), "ENVIRONMENT", Environment::Production, |v| {
-                Environment::parse("ENVIRONMENT", v).ok()
-            }),
+            environment: with_default(get("ENVIRONMENT"), "ENVIRONMENT", Environment::Production, |v| Environment::parse("ENVIRONMENT", v).ok()),
             internal_api_key: get("INTERNAL_API_KEY").map(Secret),
             skip_auth_requested: crate::auth::skip_requested(get("SKIP_INTERNAL_API_AUTH").as_deref()),
             github_token: required(get("GITHUB_TOKEN"), "GITHUB_TOKEN", |v| Some(Secret(v.to_string()))),
             github_dispatch_url: required(get("GITHUB_WORKFLOW_DISPATCH_URL"), "GITHUB_WORKFLOW_DISPATCH_URL", |v| {
                 (v.starts_with("https://") || v.starts_with("http://")).then(|| v.to_string())
             }),
-            github_ref: with_default(get("GITHUB_REF"), "GITHUB_REF", "main".to_string(), |v| {
-                (!v.contains(char::is_whitespace)).then(|| v.to_string())
-            }),
-            policy: with_default(get("PLACEMENT_POLICY"), "PLACEMENT_POLICY", Policy::UnifiedV1, |v| {
-                Policy::parse("PLACEMENT_POLICY", v).ok()
-            }),
+            github_ref: with_default(get("GITHUB_REF"), "GITHUB_REF", "main".to_string(), |v| (!v.contains(char::is_whitespace)).then(|| v.to_string())),
+            policy: with_default(get("PLACEMENT_POLICY"), "PLACEMENT_POLICY", Policy::UnifiedV1, |v| Policy::parse("PLACEMENT_POLICY", v).ok()),
             memory_pct_max: with_default(get("PLACEMENT_MEMORY_PCT_MAX"), "PLACEMENT_MEMORY_PCT_MAX", 80.0, pct),
             disk_pct_max: with_default(get("PLACEMENT_DISK_PCT_MAX"), "PLACEMENT_DISK_PCT_MAX", 85.0, pct),
             max_tenants_per_node: with_default(get("PLACEMENT_MAX_TENANTS_PER_NODE"), "PLACEMENT_MAX_TENANTS_PER_NODE", 40, |v| {
                 v.parse().ok().filter(|n| *n >= 1)
             }),
-            stale_after_s: with_default(get("METRICS_STALE_AFTER_SECONDS"), "METRICS_STALE_AFTER_SECONDS", 600, |v| {
-                v.parse().ok().filter(|n| *n >= 1)
-            }),
-            default_region: with_default(get("DEFAULT_REGION"), "DEFAULT_REGION", Region::Sg, |v| {
-                Region::parse("DEFAULT_REGION", v).ok()
-            }),
+            stale_after_s: with_default(get("METRICS_STALE_AFTER_SECONDS"), "METRICS_STALE_AFTER_SECONDS", 600, |v| v.parse().ok().filter(|n| *n >= 1)),
+            default_region: with_default(get("DEFAULT_REGION"), "DEFAULT_REGION", Region::Sg, |v| Region::parse("DEFAULT_REGION", v).ok()),
             tenant_base_domain: with_default(get("TENANT_BASE_DOMAIN"), "TENANT_BASE_DOMAIN", "pregoi.com".to_string(), |v| {
                 crate::ids::is_dns_name(v).then(|| v.to_ascii_lowercase())
             }),
-            snapshot_retention_days: with_default(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 30, |v| {
-                v.parse().ok()
-            }),
+            snapshot_retention_days: with_default(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 30, |v| v.parse().ok()),
             retry_policy: retry_policy(get("DISPATCH_RETRY_BASE_SECONDS"), get("DISPATCH_RETRY_MAX_SECONDS")),
         }
     }

@@ -98,10 +98,7 @@ impl SubdomainSlug {
 
 /// 1-63 of `[A-Za-z0-9-]`, not starting or ending with `-`.
 pub fn is_dns_label(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+    (1..=63).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')
 }
 
 /// A host name of at most 253 characters made of DNS labels separated by dots.

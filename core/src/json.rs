@@ -79,8 +79,7 @@ pub fn parse_object(body: &[u8]) -> Result<Fields, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Fields { map: Map::new() });
     }
-    let Strict(value) = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("body is not valid JSON: {e}")))?;
+    let Strict(value) = serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("body is not valid JSON: {e}")))?;
     match value {
         Value::Object(map) => Ok(Fields { map }),
         _ => Err(ApiError::bad_request("invalid_json", "body must be a JSON object")),
@@ -98,8 +97,7 @@ pub struct Fields {
 impl Fields {
     /// Refuses any field not in `allowed` (typos are caught, not ignored).
     pub fn deny_unknown(&self, allowed: &[&str]) -> Result<(), ApiError> {
-        let unknown: BTreeSet<&str> =
-            self.map.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+        let unknown: BTreeSet<&str> = self.map.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
         match unknown.into_iter().next() {
             None => Ok(()),
             Some(k) => Err(ApiError::BadRequest {

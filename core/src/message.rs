@@ -158,17 +158,8 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-    const FIELDS: [&str; 9] = [
-        "job_id",
-        "tenant_id",
-        "region",
-        "create_new_server",
-        "target_server_id",
-        "subdomain_slug",
-        "canonical_hostname",
-        "dedicated",
-        "trace_id",
-    ];
+    const FIELDS: [&str; 9] =
+        ["job_id", "tenant_id", "region", "create_new_server", "target_server_id", "subdomain_slug", "canonical_hostname", "dedicated", "trace_id"];
 
     fn args(target: Option<&str>) -> NewProvisionMessage<'_> {
         NewProvisionMessage {
@@ -217,8 +208,7 @@ mod tests {
         assert_eq!((m.region.as_str(), m.create_new_server.as_str(), m.dedicated.as_str()), ("sg", "false", "false"));
         assert_eq!(m.target_server(), Some("hz-sg-3"));
 
-        let m = ProvisionQueueMessage::new(NewProvisionMessage { dedicated: true, region: Region::Eu, ..args(None) })
-            .unwrap();
+        let m = ProvisionQueueMessage::new(NewProvisionMessage { dedicated: true, region: Region::Eu, ..args(None) }).unwrap();
         assert_eq!((m.region.as_str(), m.create_new_server.as_str(), m.dedicated.as_str()), ("eu", "true", "true"));
         assert_eq!(m.target_server_id, "");
         assert_eq!(m.target_server(), None);
@@ -239,10 +229,7 @@ mod tests {
         let cases = [
             (NewProvisionMessage { create_new_server: false, ..args(None) }, MessageError::MissingTarget),
             (NewProvisionMessage { create_new_server: false, ..args(Some("")) }, MessageError::MissingTarget),
-            (
-                NewProvisionMessage { create_new_server: true, ..args(Some("hz-sg-3")) },
-                MessageError::UnexpectedTarget { target: "hz-sg-3".into() },
-            ),
+            (NewProvisionMessage { create_new_server: true, ..args(Some("hz-sg-3")) }, MessageError::UnexpectedTarget { target: "hz-sg-3".into() }),
             (NewProvisionMessage { job_id: "", ..args(None) }, MessageError::Empty { field: "job_id" }),
         ];
         for (a, err) in cases {
@@ -255,10 +242,7 @@ mod tests {
         let cases: Vec<(String, MessageError)> = vec![
             (with("target_server_id", json!("")), MessageError::MissingTarget),
             (with("create_new_server", json!("true")), MessageError::UnexpectedTarget { target: "hz-sg-3".into() }),
-            (
-                with("create_new_server", json!("True")),
-                MessageError::NotBoolean { field: "create_new_server", value: "True".into() },
-            ),
+            (with("create_new_server", json!("True")), MessageError::NotBoolean { field: "create_new_server", value: "True".into() }),
             (with("dedicated", json!("")), MessageError::NotBoolean { field: "dedicated", value: "".into() }),
             (with("region", json!("SG")), MessageError::UnknownRegion { value: "SG".into() }),
             (with("tenant_id", json!(" ")), MessageError::Empty { field: "tenant_id" }),

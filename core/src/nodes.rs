@@ -54,8 +54,7 @@ fn parse_labels(map: serde_json::Map<String, serde_json::Value>) -> Result<BTree
     }
     let mut out = BTreeMap::new();
     for (k, v) in map {
-        let key_ok = (1..=64).contains(&k.len())
-            && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+        let key_ok = (1..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
         if !key_ok {
             return Err(ApiError::bad_field("labels", format!("label key {:?} must be 1-64 of [A-Za-z0-9._/-]", truncate(&k, 64))));
         }
@@ -211,7 +210,10 @@ mod tests {
     fn metrics_push_defaults() {
         let p = MetricsPush::parse(br#"{"node_id":"hz-sg-1"}"#).unwrap();
         assert_eq!((p.cpu_pct, p.tenant_count, p.save_snapshot, p.source), (None, 0, false, MetricsSource::NodePush));
-        let p = MetricsPush::parse(br#"{"node_id":"hz-sg-1","cpu_pct":null,"memory_pct":41.5,"disk_pct":0,"tenant_count":7,"save_snapshot":true,"source":"hetzner_api"}"#).unwrap();
+        let p = MetricsPush::parse(
+            br#"{"node_id":"hz-sg-1","cpu_pct":null,"memory_pct":41.5,"disk_pct":0,"tenant_count":7,"save_snapshot":true,"source":"hetzner_api"}"#,
+        )
+        .unwrap();
         assert_eq!((p.memory_pct, p.disk_pct, p.tenant_count, p.save_snapshot), (Some(41.5), Some(0.0), 7, true));
     }
 
@@ -269,8 +271,14 @@ mod tests {
         assert!(!is_stale(610_000, 10_000, 600));
         assert!(is_stale(610_001, 10_000, 600));
         let node = StoredNode {
-            node_id: "n".into(), region: "sg".into(), host: "h".into(), status: "active".into(),
-            provider_server_id: None, labels: BTreeMap::new(), created_at: 0, updated_at: 0,
+            node_id: "n".into(),
+            region: "sg".into(),
+            host: "h".into(),
+            status: "active".into(),
+            provider_server_id: None,
+            labels: BTreeMap::new(),
+            created_at: 0,
+            updated_at: 0,
         };
         let v = NodeView::new(node, None, 5_000, 600);
         assert!(v.stale && v.metrics_age_s.is_none() && v.metrics.is_none());

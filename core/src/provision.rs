@@ -61,13 +61,7 @@ pub struct EnqueueRequest {
 }
 
 impl EnqueueRequest {
-    pub fn parse(
-        tenant_id: &str,
-        body: &[u8],
-        idempotency_key: Option<&str>,
-        default_region: Region,
-        base_domain: &str,
-    ) -> Result<Self, ApiError> {
+    pub fn parse(tenant_id: &str, body: &[u8], idempotency_key: Option<&str>, default_region: Region, base_domain: &str) -> Result<Self, ApiError> {
         let tenant_id = TenantId::parse("tenant_id", tenant_id)?;
         let idempotency_key = idempotency_key.map(parse_idempotency_key).transpose()?;
         let mut f = parse_object(body)?;
@@ -179,7 +173,9 @@ mod tests {
         assert_eq!((e.plan_tier, e.region), (PlanTier::Basic, Region::Sg));
         assert_eq!(e.canonical_hostname, "acme.pregoi.com");
         assert_eq!(e.trace_id, None);
-        let e = enqueue(r#"{"tier":"enterprise","region":"eu","subdomain_slug":"acme","canonical_hostname":"Shop.Acme.com","trace_id":"trace_x"}"#, Some("k-1")).unwrap();
+        let e =
+            enqueue(r#"{"tier":"enterprise","region":"eu","subdomain_slug":"acme","canonical_hostname":"Shop.Acme.com","trace_id":"trace_x"}"#, Some("k-1"))
+                .unwrap();
         assert_eq!((e.plan_tier, e.region), (PlanTier::Enterprise, Region::Eu));
         assert_eq!(e.canonical_hostname, "shop.acme.com");
         assert_eq!(e.idempotency_key.as_deref(), Some("k-1"));

@@ -55,11 +55,7 @@ pub struct RateLimitHeaders {
 impl RateLimitHeaders {
     /// Reads the three headers through `get(lowercase_name)`, e.g. the Worker's `Headers::get`.
     pub fn from_lookup(mut get: impl FnMut(&str) -> Option<String>) -> Self {
-        RateLimitHeaders {
-            retry_after: get("retry-after"),
-            ratelimit_remaining: get("x-ratelimit-remaining"),
-            ratelimit_reset: get("x-ratelimit-reset"),
-        }
+        RateLimitHeaders { retry_after: get("retry-after"), ratelimit_remaining: get("x-ratelimit-remaining"), ratelimit_reset: get("x-ratelimit-reset") }
     }
 
     /// GitHub's signs of a rate limit: no requests remaining, or a `retry-after` header.
@@ -138,9 +134,7 @@ impl DispatchOutcome {
                 };
                 Some(DispatchError::Upstream { status: *status, message: message.clone(), retryable })
             }
-            DispatchOutcome::Transport { kind, message } => {
-                Some(DispatchError::Transport { kind: *kind, message: message.clone() })
-            }
+            DispatchOutcome::Transport { kind, message } => Some(DispatchError::Transport { kind: *kind, message: message.clone() }),
         }
     }
 }
@@ -282,8 +276,7 @@ fn redact_tokens(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
     let mut rest = word;
     while let Some(c) = rest.chars().next() {
-        let end =
-            if is_token_char(c) { rest.find(|c: char| !is_token_char(c)).unwrap_or(rest.len()) } else { c.len_utf8() };
+        let end = if is_token_char(c) { rest.find(|c: char| !is_token_char(c)).unwrap_or(rest.len()) } else { c.len_utf8() };
         let run = &rest[..end];
         if TOKEN_PREFIXES.iter().any(|p| run.len() > p.len() && run.starts_with(p)) {
             out.push_str("[redacted]");
@@ -365,12 +358,7 @@ mod tests {
             (403, vec![("retry-after", "60")], 1, retry(60, 403)),
             (403, vec![("retry-after", "later")], 3, retry(8, 403)), // present, unparsable: backoff
             // retry-after wins over the reset.
-            (
-                403,
-                vec![("retry-after", "5"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset_in_30)],
-                1,
-                retry(5, 403),
-            ),
+            (403, vec![("retry-after", "5"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset_in_30)], 1, retry(5, 403)),
             // Remaining requests: the reset is no reason to wait, and no rate limit at all for 403.
             (429, vec![("x-ratelimit-remaining", "10"), ("x-ratelimit-reset", &reset_in_30)], 1, retry(2, 429)),
             (403, vec![("x-ratelimit-remaining", "10"), ("x-ratelimit-reset", &reset_in_30)], 1, fail(403)),
@@ -416,15 +404,9 @@ mod tests {
     fn transport_errors_are_retried_with_backoff() {
         let policy = RetryPolicy::default();
         let timeout = DispatchOutcome::transport(TransportKind::Timeout, "no answer in 10 s");
-        assert_eq!(
-            classify(&timeout, 2, NOW, &policy),
-            Verdict::Retry { delay_seconds: 4, reason: "timeout: no answer in 10 s".into() }
-        );
+        assert_eq!(classify(&timeout, 2, NOW, &policy), Verdict::Retry { delay_seconds: 4, reason: "timeout: no answer in 10 s".into() });
         let network = DispatchOutcome::transport(TransportKind::Network, "connection\nrefused");
-        assert_eq!(
-            classify(&network, 1, NOW, &policy),
-            Verdict::Retry { delay_seconds: 2, reason: "network error: connection refused".into() }
-        );
+        assert_eq!(classify(&network, 1, NOW, &policy), Verdict::Retry { delay_seconds: 2, reason: "network error: connection refused".into() });
         let e = network.error().unwrap();
         assert!(e.retryable());
         assert_eq!(e.origin().as_str(), "transport");
@@ -432,13 +414,7 @@ mod tests {
 
     #[test]
     fn errors_say_whether_they_are_retryable_and_where_they_came_from() {
-        let e = DispatchOutcome::response(
-            422,
-            RateLimitHeaders::default(),
-            r#"{"message":"Unexpected inputs provided: [\"x\"]"}"#,
-        )
-        .error()
-        .unwrap();
+        let e = DispatchOutcome::response(422, RateLimitHeaders::default(), r#"{"message":"Unexpected inputs provided: [\"x\"]"}"#).error().unwrap();
         assert_eq!(e.to_string(), r#"github 422: Unexpected inputs provided: ["x"]"#);
         assert_eq!((e.retryable(), e.origin()), (false, Origin::Upstream));
         let e = DispatchOutcome::response(502, RateLimitHeaders::default(), "").error().unwrap();
@@ -519,25 +495,24 @@ mod tests {
     }
 
     fn any_headers() -> impl Strategy<Value = RateLimitHeaders> {
-        (header_value(), header_value(), header_value()).prop_map(
-            |(retry_after, ratelimit_remaining, ratelimit_reset)| RateLimitHeaders {
-                retry_after,
-                ratelimit_remaining,
-                ratelimit_reset,
-            },
-        )
+        (header_value(), header_value(), header_value()).prop_map(|(retry_after, ratelimit_remaining, ratelimit_reset)| RateLimitHeaders {
+            retry_after,
+            ratelimit_remaining,
+            ratelimit_reset,
+        })
     }
 
     fn any_policy() -> impl Strategy<Value = RetryPolicy> {
-        (0u32..10_000, 0u32..100_000, 0u32..20).prop_map(|(base_delay_seconds, max_delay_seconds, max_attempts)| {
-            RetryPolicy { base_delay_seconds, max_delay_seconds, max_attempts }
+        (0u32..10_000, 0u32..100_000, 0u32..20).prop_map(|(base_delay_seconds, max_delay_seconds, max_attempts)| RetryPolicy {
+            base_delay_seconds,
+            max_delay_seconds,
+            max_attempts,
         })
     }
 
     /// The rule, restated independently of the implementation.
     fn expected_kind(status: u16, headers: &RateLimitHeaders) -> &'static str {
-        let rate_limited = headers.ratelimit_remaining.as_deref() == Some("0")
-            || headers.retry_after.as_deref().is_some_and(|v| !v.is_empty());
+        let rate_limited = headers.ratelimit_remaining.as_deref() == Some("0") || headers.retry_after.as_deref().is_some_and(|v| !v.is_empty());
         match status {
             200..=299 => "dispatched",
             429 | 500..=599 => "retry",

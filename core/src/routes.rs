@@ -84,9 +84,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, ApiError> {
         ["internal", "tenants", id, "enqueue-provision"] if !id.is_empty() => {
             ("POST", if method == "POST" { Some(Route::EnqueueProvision(param(id)?)) } else { None })
         }
-        ["internal", "provision-jobs", id] if !id.is_empty() => {
-            ("GET", if method == "GET" { Some(Route::JobGet(param(id)?)) } else { None })
-        }
+        ["internal", "provision-jobs", id] if !id.is_empty() => ("GET", if method == "GET" { Some(Route::JobGet(param(id)?)) } else { None }),
         ["internal", "provision-jobs", id, "complete"] if !id.is_empty() => {
             ("POST", if method == "POST" { Some(Route::JobComplete(param(id)?)) } else { None })
         }

@@ -47,10 +47,7 @@ pub fn pulumi_stack(dedicated: bool, region: Region, tenant_id: Option<&str>) ->
     let Some(tenant_id) = tenant_id else { return Ok(None) };
     match safe_id(tenant_id) {
         Some(id) => Ok(Some(format!("dedicated-{id}"))),
-        None => Err(ApiError::bad_field(
-            "tenant_id",
-            "tenant_id cannot form a stack name: it needs at least one ASCII letter or digit",
-        )),
+        None => Err(ApiError::bad_field("tenant_id", "tenant_id cannot form a stack name: it needs at least one ASCII letter or digit")),
     }
 }
 
@@ -68,9 +65,7 @@ mod tests {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (tenant_id, want) = line
-                .split_once('\t')
-                .unwrap_or_else(|| panic!("stack_names.tsv line {}: no tab in {line:?}", n + 1));
+            let (tenant_id, want) = line.split_once('\t').unwrap_or_else(|| panic!("stack_names.tsv line {}: no tab in {line:?}", n + 1));
             let want = (want != "EMPTY").then_some(want);
             let got = safe_id(tenant_id);
             if got.as_deref() != want {

@@ -26,10 +26,9 @@ pub fn is_event_name(s: &str) -> bool {
 /// Free-text correlation fields: bounded, no control characters (they end up in logs).
 fn short_text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<String>, ApiError> {
     match value {
-        Some(v) if v.chars().count() > max_chars || v.chars().any(char::is_control) => Err(ApiError::bad_field(
-            field,
-            format!("{field} must be at most {max_chars} characters without control characters"),
-        )),
+        Some(v) if v.chars().count() > max_chars || v.chars().any(char::is_control) => {
+            Err(ApiError::bad_field(field, format!("{field} must be at most {max_chars} characters without control characters")))
+        }
         other => Ok(other),
     }
 }
@@ -66,7 +65,8 @@ mod tests {
 
     #[test]
     fn a_full_event_parses() {
-        let e = TraceEventInput::parse(br#"{"trace_id":" trace_1 ","event":"job.created","job_id":"j","tenant_id":"t","status":"ok","detail":{"a":[1,2]}}"#).unwrap();
+        let e = TraceEventInput::parse(br#"{"trace_id":" trace_1 ","event":"job.created","job_id":"j","tenant_id":"t","status":"ok","detail":{"a":[1,2]}}"#)
+            .unwrap();
         assert_eq!(e.trace_id.as_str(), "trace_1");
         assert_eq!(e.detail.as_deref(), Some(r#"{"a":[1,2]}"#));
     }

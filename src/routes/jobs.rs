@@ -62,13 +62,8 @@ pub async fn complete(ctx: &mut Ctx, job_id: &str, body: &[u8]) -> Result<Reply,
         db::stmt(&d1, &format!("SELECT {} FROM provision_jobs WHERE job_id = ?1", jobs::JOB_COLUMNS), &[text(job_id)])?,
     ];
     let results = db::batch(&d1, stmts, "complete job").await?;
-    let job: StoredJob = results[2]
-        .results::<jobs::JobRow>()
-        .or_internal("read job")?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::not_found("no such job"))?
-        .into();
+    let job: StoredJob =
+        results[2].results::<jobs::JobRow>().or_internal("read job")?.into_iter().next().ok_or_else(|| ApiError::not_found("no such job"))?.into();
     if db::changes(&results[0])? == 0 {
         // Another completion won the race: answer as if this one came second.
         let now = JobStatus::parse("status", &job.status).map_err(|_| ApiError::internal("bad status"))?;

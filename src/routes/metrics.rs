@@ -10,15 +10,8 @@ pub async fn push(ctx: &mut Ctx, body: &[u8]) -> Result<Reply, ApiError> {
     let p = MetricsPush::parse(body)?;
     let d1 = db::database(&ctx.env)?;
     let id = p.node_id.as_str();
-    let values = [
-        text(id),
-        opt_num(p.cpu_pct),
-        opt_num(p.memory_pct),
-        opt_num(p.disk_pct),
-        int(p.tenant_count.into()),
-        text(p.source.as_str()),
-        int(ctx.now_ms),
-    ];
+    let values =
+        [text(id), opt_num(p.cpu_pct), opt_num(p.memory_pct), opt_num(p.disk_pct), int(p.tenant_count.into()), text(p.source.as_str()), int(ctx.now_ms)];
     // Both statements select from `nodes`, so for an unknown node neither writes anything, and the
     // batch makes the latest row and the snapshot one transaction.
     let mut stmts = vec![db::stmt(
@@ -42,8 +35,5 @@ pub async fn push(ctx: &mut Ctx, body: &[u8]) -> Result<Reply, ApiError> {
     if db::changes(&results[0])? == 0 {
         return Err(ApiError::not_found(format!("node {id} is not registered; register it with POST /internal/nodes first")));
     }
-    Reply::json(
-        200,
-        &serde_json::json!({ "node_id": id, "updated_at": format_rfc3339(ctx.now_ms), "snapshot_saved": p.save_snapshot }),
-    )
+    Reply::json(200, &serde_json::json!({ "node_id": id, "updated_at": format_rfc3339(ctx.now_ms), "snapshot_saved": p.save_snapshot }))
 }

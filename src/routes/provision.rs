@@ -11,10 +11,10 @@ use crate::fleet;
 use crate::http::{Ctx, Reply};
 use crate::jobs;
 use crate::outbox;
+use cp_core::ids::TraceId;
 use cp_core::message::{NewProvisionMessage, ProvisionQueueMessage};
 use cp_core::placement::{decide_placement, PlacementInput};
 use cp_core::provision::{EnqueueRequest, StoredJob};
-use cp_core::ids::TraceId;
 use cp_core::ApiError;
 use serde_json::json;
 
@@ -22,13 +22,7 @@ use serde_json::json;
 const PLACEMENT_ATTEMPTS: usize = 3;
 
 pub async fn enqueue(ctx: &mut Ctx, tenant_id: &str, body: &[u8], idempotency_key: Option<String>) -> Result<Reply, ApiError> {
-    let req = EnqueueRequest::parse(
-        tenant_id,
-        body,
-        idempotency_key.as_deref(),
-        ctx.config.default_region.clone()?,
-        &ctx.config.tenant_base_domain.clone()?,
-    )?;
+    let req = EnqueueRequest::parse(tenant_id, body, idempotency_key.as_deref(), ctx.config.default_region.clone()?, &ctx.config.tenant_base_domain.clone()?)?;
     let d1 = db::database(&ctx.env)?;
     if let Some(key) = &req.idempotency_key {
         if let Some(job) = jobs::by_idempotency_key(&d1, key).await? {
@@ -110,7 +104,11 @@ pub async fn enqueue(ctx: &mut Ctx, tenant_id: &str, body: &[u8], idempotency_ke
             // The row is stored: from here on the answer is 202 whatever happens to the send or
             // its bookkeeping (the outbox sweep covers both).
             if let Err(e) = outbox::send_and_record(&ctx.env, &d1, &msg, ctx.now_ms, "enqueue").await {
-                crate::log::line("error", "enqueue bookkeeping failed after the job was stored", crate::log_fields!("job_id" => job_id, "error" => format!("{e:?}")));
+                crate::log::line(
+                    "error",
+                    "enqueue bookkeeping failed after the job was stored",
+                    crate::log_fields!("job_id" => job_id, "error" => format!("{e:?}")),
+                );
             }
             return Reply::json(202, &json!({ "job_id": job_id, "status": "pending", "trace_id": trace_id, "placement": placement }));
         }
@@ -122,10 +120,7 @@ pub async fn enqueue(ctx: &mut Ctx, tenant_id: &str, body: &[u8], idempotency_ke
             }
         }
         if let Some(active) = jobs::active_for_tenant(&d1, req.tenant_id.as_str()).await? {
-            return Err(ApiError::conflict(
-                "active_job_exists",
-                format!("tenant {} already has job {} ({})", req.tenant_id, active.job_id, active.status),
-            ));
+            return Err(ApiError::conflict("active_job_exists", format!("tenant {} already has job {} ({})", req.tenant_id, active.job_id, active.status)));
         }
     }
     Err(ApiError::conflict("placement_contended", "the fleet changed under every attempt; try again"))
@@ -156,4 +151,3 @@ pub fn placement_of(job: &StoredJob) -> serde_json::Value {
         "pulumi_stack": job.pulumi_stack,
     })
 }
-

@@ -128,10 +128,7 @@ impl fmt::Display for Run {
 /// after `limit`, so a hanging script fails the case instead of the whole run.
 fn run_cmd(mut cmd: Command, dir: &Path, tag: &str, limit: Duration) -> Run {
     let (out, err) = (dir.join(format!("{tag}.stdout")), dir.join(format!("{tag}.stderr")));
-    cmd.stdin(Stdio::null())
-        .stdout(fs::File::create(&out).unwrap())
-        .stderr(fs::File::create(&err).unwrap())
-        .process_group(0);
+    cmd.stdin(Stdio::null()).stdout(fs::File::create(&out).unwrap()).stderr(fs::File::create(&err).unwrap()).process_group(0);
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {tag}: {e}"));
     let started = Instant::now();
     let status = loop {
@@ -146,11 +143,7 @@ fn run_cmd(mut cmd: Command, dir: &Path, tag: &str, limit: Duration) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: fs::read_to_string(&out).unwrap_or_default(),
-        stderr: fs::read_to_string(&err).unwrap_or_default(),
-    }
+    Run { code: status.code().unwrap_or(-1), stdout: fs::read_to_string(&out).unwrap_or_default(), stderr: fs::read_to_string(&err).unwrap_or_default() }
 }
 
 /// PATH with `first` in front, when given.
@@ -388,7 +381,8 @@ fn workflow_create_path(w: &mut Worker) {
 
     let evs = events(w, j.trace);
     let seen = names(&evs);
-    for name in ["workflow.started", "workflow.pulumi_up_started", "workflow.server_created", "workflow.node_registered", "workflow.completed", "job.succeeded"] {
+    for name in ["workflow.started", "workflow.pulumi_up_started", "workflow.server_created", "workflow.node_registered", "workflow.completed", "job.succeeded"]
+    {
         assert!(seen.contains(&name), "{name} missing from {seen:?}");
     }
     assert!(!seen.contains(&"workflow.host_resolved"), "{seen:?}");
@@ -435,7 +429,12 @@ fn workflow_dedicated_create(w: &mut Worker) {
         }
     }
     // The tenant's own stack gets the tenant's settings.
-    for (key, value) in [("tenant_id", tenant.to_string()), ("subdomain_slug", slug(tenant)), ("canonical_hostname", format!("{}.pregoi.com", slug(tenant))), ("region", "eu".into())] {
+    for (key, value) in [
+        ("tenant_id", tenant.to_string()),
+        ("subdomain_slug", slug(tenant)),
+        ("canonical_hostname", format!("{}.pregoi.com", slug(tenant))),
+        ("region", "eu".into()),
+    ] {
         assert!(calls.iter().any(|(_, a)| starts(a, &["config", "set", key, value.as_str()])), "config {key} = {value} not set: {calls:?}");
     }
 
@@ -585,7 +584,12 @@ fn workflow_duplicate_run(w: &mut Worker) {
     assert_eq!((again["status"].clone(), again["completed_at"].clone()), (done["status"].clone(), done["completed_at"].clone()), "{again}");
     let evs = events(w, j.trace);
     let count = |name: &str| names(&evs).iter().filter(|n| **n == name).count();
-    assert_eq!((count("workflow.duplicate_run"), count("workflow.completed"), count("job.succeeded"), count("workflow.host_resolved")), (1, 1, 1, 1), "{:?}", names(&evs));
+    assert_eq!(
+        (count("workflow.duplicate_run"), count("workflow.completed"), count("job.succeeded"), count("workflow.host_resolved")),
+        (1, 1, 1, 1),
+        "{:?}",
+        names(&evs)
+    );
 }
 
 fn workflow_pulumi_up_fails(w: &mut Worker) {

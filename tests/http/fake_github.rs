@@ -98,7 +98,8 @@ impl Request {
         if (self.method.as_str(), self.path.as_str()) != ("POST", DISPATCH_PATH) {
             problems.push(format!("request line {} {}", self.method, self.path));
         }
-        let expect = [("authorization", format!("Bearer {TOKEN}")), ("accept", "application/vnd.github+json".into()), ("x-github-api-version", "2022-11-28".into())];
+        let expect =
+            [("authorization", format!("Bearer {TOKEN}")), ("accept", "application/vnd.github+json".into()), ("x-github-api-version", "2022-11-28".into())];
         for (name, want) in expect {
             if header(name) != Some(want.as_str()) {
                 problems.push(format!("{name} {:?}", header(name)));

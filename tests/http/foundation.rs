@@ -31,11 +31,7 @@ pub fn suites() -> Vec<Suite> {
             vars: vec![("METRICS_STALE_AFTER_SECONDS", "2".into())],
             cases: vec![("metrics_turn_stale_after_the_limit", metrics_turn_stale_after_the_limit)],
         },
-        Suite {
-            name: "no_key",
-            vars: vec![("INTERNAL_API_KEY", String::new())],
-            cases: vec![("a_missing_key_fails_closed", a_missing_key_fails_closed)],
-        },
+        Suite { name: "no_key", vars: vec![("INTERNAL_API_KEY", String::new())], cases: vec![("a_missing_key_fails_closed", a_missing_key_fails_closed)] },
         Suite {
             name: "bypass_in_production",
             vars: vec![("SKIP_INTERNAL_API_AUTH", "true".into())],
@@ -123,7 +119,10 @@ fn every_internal_route_refuses_bad_tokens(w: &mut Worker) {
 }
 
 fn nodes_create_update_read_list_delete(w: &mut Worker) {
-    let r = w.post("/internal/nodes", &json!({"node_id": "crud-sg-1", "region": "sg", "host": "10.0.0.5", "status": "draining", "provider_server_id": 4242, "labels": {"rack": "a"}}));
+    let r = w.post(
+        "/internal/nodes",
+        &json!({"node_id": "crud-sg-1", "region": "sg", "host": "10.0.0.5", "status": "draining", "provider_server_id": 4242, "labels": {"rack": "a"}}),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     let created = r.json();
     assert_eq!(created["status"], "draining");
@@ -162,8 +161,15 @@ fn nodes_create_update_read_list_delete(w: &mut Worker) {
 fn delete_refuses_a_node_with_active_jobs(w: &mut Worker) {
     register(w, "busy-1", "sg");
     push(w, json!({"node_id": "busy-1", "memory_pct": 10, "save_snapshot": true}));
-    JobRow { status: "dispatched", target: Some("busy-1"), trace_id: Some("trace_busy"), next_attempt_at: 0, created_at: 0, ..JobRow::new("job-busy", "tenant-busy", "busy") }
-        .insert(w);
+    JobRow {
+        status: "dispatched",
+        target: Some("busy-1"),
+        trace_id: Some("trace_busy"),
+        next_attempt_at: 0,
+        created_at: 0,
+        ..JobRow::new("job-busy", "tenant-busy", "busy")
+    }
+    .insert(w);
     let r = w.delete("/internal/nodes/busy-1");
     assert_eq!((r.status, r.code()), (409, "node_has_active_jobs".into()), "{}", r.text);
     assert_eq!(w.count("SELECT COUNT(*) FROM server_metrics_snapshots WHERE node_id = 'busy-1'"), 1, "a refused delete keeps everything");
@@ -187,7 +193,10 @@ fn metrics_push_follows_the_runbook(w: &mut Worker) {
     assert_eq!(w.count("SELECT COUNT(*) FROM server_metrics_snapshots WHERE node_id = 'm-1'"), 0);
 
     // save_snapshot adds exactly one row; the second push replaces the latest values.
-    let r = push(w, json!({"node_id": "m-1", "cpu_pct": 12.5, "memory_pct": 41, "disk_pct": 30.25, "tenant_count": 7, "save_snapshot": true, "source": "hetzner_api"}));
+    let r = push(
+        w,
+        json!({"node_id": "m-1", "cpu_pct": 12.5, "memory_pct": 41, "disk_pct": 30.25, "tenant_count": 7, "save_snapshot": true, "source": "hetzner_api"}),
+    );
     assert_eq!(r["snapshot_saved"], true);
     assert_eq!(w.count("SELECT COUNT(*) FROM server_metrics_snapshots WHERE node_id = 'm-1'"), 1);
     let node = w.get("/internal/nodes/m-1").json();
@@ -334,11 +343,8 @@ fn burst_of_pushes_is_all_stored(w: &mut Worker) {
     assert_eq!(statuses.keys().filter(|s| **s >= 500).count(), 0, "no 5xx: {statuses:?}");
     assert_eq!(accepted.len(), PUSHES, "every push accepted: {statuses:?}");
     let want_snapshots: BTreeSet<i64> = accepted.iter().filter(|(_, s)| *s).map(|(i, _)| *i as i64).collect();
-    let got: BTreeSet<i64> = w
-        .sql("SELECT tenant_count FROM server_metrics_snapshots WHERE node_id LIKE 'burst-%'")
-        .into_iter()
-        .map(|r| r[0].as_i64().unwrap())
-        .collect();
+    let got: BTreeSet<i64> =
+        w.sql("SELECT tenant_count FROM server_metrics_snapshots WHERE node_id LIKE 'burst-%'").into_iter().map(|r| r[0].as_i64().unwrap()).collect();
     assert_eq!(got, want_snapshots, "every accepted snapshot push is a row, and nothing else");
     assert_eq!(w.count("SELECT COUNT(*) FROM server_metrics_snapshots") - snapshots_before, want_snapshots.len() as i64);
     // Each node's latest row is one of the pushes accepted for it.
@@ -362,7 +368,6 @@ fn logs_are_json_lines_with_request_ids_and_no_token(w: &mut Worker) {
     assert_eq!(line["path"], "/internal/nodes");
     assert!(!w.log_text().contains(KEY), "the token reached the log");
 }
-
 
 fn metrics_turn_stale_after_the_limit(w: &mut Worker) {
     register(w, "fresh-1", "eu");

@@ -317,4 +317,3 @@ fn test_config(dir: &Path) -> String {
     }
     out
 }
-

@@ -89,9 +89,7 @@ fn parse_response(buf: &[u8]) -> Result<RawResp, String> {
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
-        .collect();
+    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))).collect();
     let raw_body = &buf[end + 4..];
     let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
     let body = if chunked { dechunk(raw_body)? } else { raw_body.to_vec() };
@@ -376,7 +374,20 @@ fn hostile_requests() -> Vec<H> {
             hs.push(h);
         }
     }
-    for path in ["/", "/healthz", "/health/x", "/internal", "/internal/", "/internal/nodes/", "/internal/nodes/hz-sg-1/metrics", "/internal/provision-jobs/j/cancel", "/internal/placement", "/internal/tenants/t1", "/INTERNAL/nodes", "/internal/nodes/../../etc/passwd"] {
+    for path in [
+        "/",
+        "/healthz",
+        "/health/x",
+        "/internal",
+        "/internal/",
+        "/internal/nodes/",
+        "/internal/nodes/hz-sg-1/metrics",
+        "/internal/provision-jobs/j/cancel",
+        "/internal/placement",
+        "/internal/tenants/t1",
+        "/INTERNAL/nodes",
+        "/internal/nodes/../../etc/passwd",
+    ] {
         hs.push(H::new(format!("route/unknown {path}"), "GET", path, S404));
     }
 
@@ -395,7 +406,16 @@ fn hostile_requests() -> Vec<H> {
         chunked.chunked = true;
         hs.push(chunked);
         hs.push(H::json(format!("size/one_mebibyte {route}"), path.clone(), vec![b' '; 1024 * 1024], S413));
-        for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/jsonx"), Some("text/json"), Some("application/xml"), Some("application/json, text/plain")] {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonx"),
+            Some("text/json"),
+            Some("application/xml"),
+            Some("application/json, text/plain"),
+        ] {
             let mut h = H::json(format!("content_type/{} {route}", ct.unwrap_or("none")), path.clone(), b"{\"node_id\":\"hz-sg-1\"}".to_vec(), S415);
             h.content_type = ct.map(String::from);
             hs.push(h);
@@ -495,7 +515,10 @@ fn hostile_requests() -> Vec<H> {
         ("labels_value_nul", json!({"node_id": "hz-sg-9", "region": "sg", "host": "10.0.0.9", "labels": {"k": "a\u{0}b"}})),
         ("labels_value_257", json!({"node_id": "hz-sg-9", "region": "sg", "host": "10.0.0.9", "labels": {"k": "v".repeat(257)}})),
         ("labels_value_10k", json!({"node_id": "hz-sg-9", "region": "sg", "host": "10.0.0.9", "labels": {"k": long}})),
-        ("labels_33_entries", json!({"node_id": "hz-sg-9", "region": "sg", "host": "10.0.0.9", "labels": (0..33).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()})),
+        (
+            "labels_33_entries",
+            json!({"node_id": "hz-sg-9", "region": "sg", "host": "10.0.0.9", "labels": (0..33).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}),
+        ),
         ("existing_node_bad_labels", json!({"node_id": SEED_NODE, "region": "sg", "host": "10.1.0.1", "labels": {"rack": 7}})),
         ("unknown_field", json!({"node_id": "hz-sg-9", "region": "sg", "host": "10.0.0.9", "zone": "a"})),
         ("unknown_field_case", json!({"NODE_ID": "hz-sg-9", "node_id": "hz-sg-9", "region": "sg", "host": "10.0.0.9"})),
@@ -504,7 +527,12 @@ fn hostile_requests() -> Vec<H> {
     for (name, body) in node_bodies {
         hs.push(H::json(format!("node/{name}"), "/internal/nodes", body.to_string(), S400));
     }
-    hs.push(H::json("node/provider_2pow64", "/internal/nodes", br#"{"node_id":"hz-sg-9","region":"sg","host":"10.0.0.9","provider_server_id":18446744073709551616}"#.to_vec(), S400));
+    hs.push(H::json(
+        "node/provider_2pow64",
+        "/internal/nodes",
+        br#"{"node_id":"hz-sg-9","region":"sg","host":"10.0.0.9","provider_server_id":18446744073709551616}"#.to_vec(),
+        S400,
+    ));
     hs.push(H::json("node/empty_body", "/internal/nodes", Vec::new(), S400));
 
     // 7. Node read and delete by path id; listing with bad query strings.
@@ -516,9 +544,30 @@ fn hostile_requests() -> Vec<H> {
     hs.push(H::new("node_delete/unknown", "DELETE", "/internal/nodes/ghost-node", S404));
     hs.push(H::new("node_delete/has_active_job", "DELETE", format!("/internal/nodes/{SEED_NODE}"), S409));
     for q in [
-        "regoin=sg", "region=ap", "region=SG", "region=", "region", "=sg", "stale=yes", "stale=1", "stale=TRUE", "stale=",
-        "region=sg&region=us", "region=sg&region=sg", "stale=true&stale=true", "region=sg'--", "region=sg%00", "region=sg%27%20OR%20%271%27%3D%271",
-        "region=sg;DROP%20TABLE%20nodes", "region=%ff", "stale=%C0%AE", "limit=10", "region=sg&limit=10", "region=%ZZ", "region=%E2%80%AE", "%00=1",
+        "regoin=sg",
+        "region=ap",
+        "region=SG",
+        "region=",
+        "region",
+        "=sg",
+        "stale=yes",
+        "stale=1",
+        "stale=TRUE",
+        "stale=",
+        "region=sg&region=us",
+        "region=sg&region=sg",
+        "stale=true&stale=true",
+        "region=sg'--",
+        "region=sg%00",
+        "region=sg%27%20OR%20%271%27%3D%271",
+        "region=sg;DROP%20TABLE%20nodes",
+        "region=%ff",
+        "stale=%C0%AE",
+        "limit=10",
+        "region=sg&limit=10",
+        "region=%ZZ",
+        "region=%E2%80%AE",
+        "%00=1",
     ] {
         hs.push(H::new(format!("node_list/{q}"), "GET", format!("/internal/nodes?{q}"), S400));
     }
@@ -529,7 +578,12 @@ fn hostile_requests() -> Vec<H> {
     for (name, id) in body_ids() {
         hs.push(H::json(format!("metrics/node_id_{name}"), "/internal/server-metrics", json!({"node_id": id, "cpu_pct": 1}).to_string(), S400));
     }
-    hs.push(H::json("metrics/unknown_node", "/internal/server-metrics", json!({"node_id": "ghost-node", "cpu_pct": 1, "save_snapshot": true}).to_string(), S404));
+    hs.push(H::json(
+        "metrics/unknown_node",
+        "/internal/server-metrics",
+        json!({"node_id": "ghost-node", "cpu_pct": 1, "save_snapshot": true}).to_string(),
+        S404,
+    ));
     hs.push(H::json("metrics/case_differs", "/internal/server-metrics", json!({"node_id": "HZ-SG-1", "cpu_pct": 1, "save_snapshot": true}).to_string(), S404));
     let bad_numbers: Vec<(&str, Value)> = vec![
         ("nan_string", json!("NaN")),
@@ -577,9 +631,19 @@ fn hostile_requests() -> Vec<H> {
         ("u64_max", json!(u64::MAX)),
     ];
     for (name, v) in bad_counts {
-        hs.push(H::json(format!("metrics/tenant_count_{name}"), "/internal/server-metrics", json!({"node_id": SEED_NODE, "tenant_count": v, "save_snapshot": true}).to_string(), S400));
+        hs.push(H::json(
+            format!("metrics/tenant_count_{name}"),
+            "/internal/server-metrics",
+            json!({"node_id": SEED_NODE, "tenant_count": v, "save_snapshot": true}).to_string(),
+            S400,
+        ));
     }
-    hs.push(H::json("metrics/tenant_count_2pow64", "/internal/server-metrics", format!("{{\"node_id\":\"{SEED_NODE}\",\"tenant_count\":18446744073709551616}}"), S400));
+    hs.push(H::json(
+        "metrics/tenant_count_2pow64",
+        "/internal/server-metrics",
+        format!("{{\"node_id\":\"{SEED_NODE}\",\"tenant_count\":18446744073709551616}}"),
+        S400,
+    ));
     // `1e2` and `3.0` are whole numbers and therefore counts; an exponent past the limit is not.
     hs.push(H::json("metrics/tenant_count_exp_form", "/internal/server-metrics", format!("{{\"node_id\":\"{SEED_NODE}\",\"tenant_count\":1e7}}"), S400));
     let misc: Vec<(&str, Value)> = vec![
@@ -602,7 +666,12 @@ fn hostile_requests() -> Vec<H> {
     for (name, body) in misc {
         hs.push(H::json(format!("metrics/{name}"), "/internal/server-metrics", body.to_string(), S400));
     }
-    hs.push(H::json("metrics/duplicate_node_id", "/internal/server-metrics", format!("{{\"node_id\":\"{SEED_NODE}\",\"node_id\":\"hz-sg-2\",\"cpu_pct\":5}}"), S400));
+    hs.push(H::json(
+        "metrics/duplicate_node_id",
+        "/internal/server-metrics",
+        format!("{{\"node_id\":\"{SEED_NODE}\",\"node_id\":\"hz-sg-2\",\"cpu_pct\":5}}"),
+        S400,
+    ));
     hs.push(H::json("metrics/empty_body", "/internal/server-metrics", Vec::new(), S400));
 
     // 9. Trace events: post and list.
@@ -657,7 +726,10 @@ fn hostile_requests() -> Vec<H> {
         ("detail_number", json!({"trace_id": SEED_TRACE, "event": "x", "detail": 1})),
         ("detail_bool", json!({"trace_id": SEED_TRACE, "event": "x", "detail": true})),
         ("detail_over_8k", json!({"trace_id": SEED_TRACE, "event": "x", "detail": {"big": "y".repeat(9000)}})),
-        ("detail_many_keys_over_8k", json!({"trace_id": SEED_TRACE, "event": "x", "detail": (0..1000).map(|i| (format!("key{i:04}"), json!(i))).collect::<serde_json::Map<_, _>>()})),
+        (
+            "detail_many_keys_over_8k",
+            json!({"trace_id": SEED_TRACE, "event": "x", "detail": (0..1000).map(|i| (format!("key{i:04}"), json!(i))).collect::<serde_json::Map<_, _>>()}),
+        ),
         ("unknown_field", json!({"trace_id": SEED_TRACE, "event": "x", "level": "info"})),
         ("missing_event", json!({"trace_id": SEED_TRACE})),
         ("missing_trace_id", json!({"event": "x"})),
@@ -665,12 +737,32 @@ fn hostile_requests() -> Vec<H> {
     for (name, body) in trace_misc {
         hs.push(H::json(format!("trace_post/{name}"), "/internal/trace-events", body.to_string(), S400));
     }
-    hs.push(H::json("trace_post/detail_duplicate_key", "/internal/trace-events", format!("{{\"trace_id\":\"{SEED_TRACE}\",\"event\":\"x\",\"detail\":{{\"a\":1,\"a\":2}}}}"), S400));
+    hs.push(H::json(
+        "trace_post/detail_duplicate_key",
+        "/internal/trace-events",
+        format!("{{\"trace_id\":\"{SEED_TRACE}\",\"event\":\"x\",\"detail\":{{\"a\":1,\"a\":2}}}}"),
+        S400,
+    ));
     hs.push(H::json("trace_post/empty_body", "/internal/trace-events", Vec::new(), S400));
     for q in [
-        "", "trace_id=", "trace_id=nope", "trace_id=TRACE_x", "trace_id=trace_a&trace_id=trace_b", "trace_id=trace_seed&trace_id=trace_seed",
-        "trace_id=trace_seed&x=1", "tid=trace_seed", "trace_id=trace_%00", "trace_id=trace_%E2%80%AE", "trace_id=trace_x'%20OR%20'1'%3D'1",
-        "trace_id=trace_a%20b", "trace_id=trace_%ff", "trace_id=%ZZ", "trace_id=trace_%C3%A9", "x=1&y=2", "trace_id[]=trace_seed", "TRACE_ID=trace_seed",
+        "",
+        "trace_id=",
+        "trace_id=nope",
+        "trace_id=TRACE_x",
+        "trace_id=trace_a&trace_id=trace_b",
+        "trace_id=trace_seed&trace_id=trace_seed",
+        "trace_id=trace_seed&x=1",
+        "tid=trace_seed",
+        "trace_id=trace_%00",
+        "trace_id=trace_%E2%80%AE",
+        "trace_id=trace_x'%20OR%20'1'%3D'1",
+        "trace_id=trace_a%20b",
+        "trace_id=trace_%ff",
+        "trace_id=%ZZ",
+        "trace_id=trace_%C3%A9",
+        "x=1&y=2",
+        "trace_id[]=trace_seed",
+        "TRACE_ID=trace_seed",
     ] {
         hs.push(H::new(format!("trace_list/?{q}"), "GET", format!("/internal/trace-events?{q}"), S400));
     }
@@ -729,10 +821,15 @@ fn hostile_requests() -> Vec<H> {
         ("latin1_byte", b"key\xe9".to_vec()),
     ];
     for (name, key) in keys {
-        hs.push(H::json(format!("enqueue/idempotency_key_{name}"), "/internal/tenants/t-hostile/enqueue-provision", good_enqueue.clone(), S400).header("Idempotency-Key", key));
+        hs.push(
+            H::json(format!("enqueue/idempotency_key_{name}"), "/internal/tenants/t-hostile/enqueue-provision", good_enqueue.clone(), S400)
+                .header("Idempotency-Key", key),
+        );
     }
     hs.push(H::json("enqueue/tenant_has_active_job", "/internal/tenants/acme/enqueue-provision", good_enqueue.clone(), S409));
-    hs.push(H::json("enqueue/key_of_another_tenant", "/internal/tenants/t-other/enqueue-provision", good_enqueue.clone(), S422).header("Idempotency-Key", SEED_KEY));
+    hs.push(
+        H::json("enqueue/key_of_another_tenant", "/internal/tenants/t-other/enqueue-provision", good_enqueue.clone(), S422).header("Idempotency-Key", SEED_KEY),
+    );
     let enterprise = json!({"subdomain_slug": "acme", "plan_tier": "enterprise"}).to_string();
     hs.push(H::json("enqueue/symbols_only_tenant_enterprise", "/internal/tenants/-_./enqueue-provision", enterprise, S400));
 
@@ -743,7 +840,12 @@ fn hostile_requests() -> Vec<H> {
         hs.push(H::json(format!("job_complete/{name}"), format!("/internal/provision-jobs/{id}/complete"), json!({"status": "succeeded"}).to_string(), want));
     }
     hs.push(H::new("job_get/unknown_uuid", "GET", "/internal/provision-jobs/99999999-9999-4999-8999-999999999999", S404));
-    hs.push(H::json("job_complete/unknown_uuid", "/internal/provision-jobs/99999999-9999-4999-8999-999999999999/complete", json!({"status": "succeeded"}).to_string(), S404));
+    hs.push(H::json(
+        "job_complete/unknown_uuid",
+        "/internal/provision-jobs/99999999-9999-4999-8999-999999999999/complete",
+        json!({"status": "succeeded"}).to_string(),
+        S404,
+    ));
     let complete_path = format!("/internal/provision-jobs/{JOB_DISPATCHED}/complete");
     let complete_bodies: Vec<(&str, Value)> = vec![
         ("status_dispatched", json!({"status": "dispatched"})),
@@ -770,9 +872,24 @@ fn hostile_requests() -> Vec<H> {
     }
     hs.push(H::json("job_complete/empty_body", complete_path.clone(), Vec::new(), S400));
     hs.push(H::json("job_complete/duplicate_status", complete_path.clone(), br#"{"status":"succeeded","status":"failed"}"#.to_vec(), S400));
-    hs.push(H::json("job_complete/succeeded_to_failed", format!("/internal/provision-jobs/{JOB_SUCCEEDED}/complete"), json!({"status": "failed", "error": "late"}).to_string(), S409));
-    hs.push(H::json("job_complete/pending_to_succeeded", format!("/internal/provision-jobs/{JOB_PENDING}/complete"), json!({"status": "succeeded"}).to_string(), S409));
-    hs.push(H::json("job_complete/pending_to_failed", format!("/internal/provision-jobs/{JOB_PENDING}/complete"), json!({"status": "failed"}).to_string(), S409));
+    hs.push(H::json(
+        "job_complete/succeeded_to_failed",
+        format!("/internal/provision-jobs/{JOB_SUCCEEDED}/complete"),
+        json!({"status": "failed", "error": "late"}).to_string(),
+        S409,
+    ));
+    hs.push(H::json(
+        "job_complete/pending_to_succeeded",
+        format!("/internal/provision-jobs/{JOB_PENDING}/complete"),
+        json!({"status": "succeeded"}).to_string(),
+        S409,
+    ));
+    hs.push(H::json(
+        "job_complete/pending_to_failed",
+        format!("/internal/provision-jobs/{JOB_PENDING}/complete"),
+        json!({"status": "failed"}).to_string(),
+        S409,
+    ));
 
     hs
 }
@@ -783,7 +900,10 @@ fn seed(w: &Worker) {
     for (id, region) in [(SEED_NODE, "sg"), ("hz-sg-2", "sg"), ("hz-us-1", "us")] {
         let r = w.post("/internal/nodes", &json!({"node_id": id, "region": region, "host": "10.1.0.1", "labels": {"rack": "r1"}, "provider_server_id": 4242}));
         assert!(r.status == 201 || r.status == 200, "{}", r.text);
-        let r = w.post("/internal/server-metrics", &json!({"node_id": id, "cpu_pct": 12.5, "memory_pct": 40, "disk_pct": 30, "tenant_count": 3, "save_snapshot": true}));
+        let r = w.post(
+            "/internal/server-metrics",
+            &json!({"node_id": id, "cpu_pct": 12.5, "memory_pct": 40, "disk_pct": 30, "tenant_count": 3, "save_snapshot": true}),
+        );
         assert_eq!(r.status, 200, "{}", r.text);
     }
     for e in ["checkout.paid", "job.created"] {
@@ -791,7 +911,9 @@ fn seed(w: &Worker) {
         assert_eq!(r.status, 201, "{}", r.text);
     }
     // Next attempt in 2100: the outbox sweep never resends the pending one.
-    for (job_id, tenant, status, key) in [(JOB_DISPATCHED, "acme", "dispatched", Some(SEED_KEY)), (JOB_SUCCEEDED, "beta", "succeeded", None), (JOB_PENDING, "gamma", "pending", None)] {
+    for (job_id, tenant, status, key) in
+        [(JOB_DISPATCHED, "acme", "dispatched", Some(SEED_KEY)), (JOB_SUCCEEDED, "beta", "succeeded", None), (JOB_PENDING, "gamma", "pending", None)]
+    {
         JobRow {
             status,
             target: Some(SEED_NODE),
@@ -896,9 +1018,7 @@ fn malformed_requests_change_nothing(w: &mut Worker) {
 // SQL-looking values through valid requests.
 
 fn pct_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 fn sql_looking_values_round_trip(w: &mut Worker) {

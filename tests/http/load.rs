@@ -156,8 +156,12 @@ fn ten_thousand_pushes(w: &mut Worker) {
     let got: BTreeSet<i64> = rows.iter().map(|r| r[0].as_i64().unwrap()).collect();
     assert_eq!(rows.len(), got.len(), "a push was stored twice as a snapshot");
     assert_eq!(got.len(), want.len(), "snapshot rows vs accepted snapshot pushes");
-    assert!(got == want, "snapshot rows differ from the accepted snapshot pushes: missing {:?}, extra {:?}",
-        want.difference(&got).take(10).collect::<Vec<_>>(), got.difference(&want).take(10).collect::<Vec<_>>());
+    assert!(
+        got == want,
+        "snapshot rows differ from the accepted snapshot pushes: missing {:?}, extra {:?}",
+        want.difference(&got).take(10).collect::<Vec<_>>(),
+        got.difference(&want).take(10).collect::<Vec<_>>()
+    );
     for r in &rows {
         let i = r[0].as_u64().unwrap() as usize;
         assert_eq!(r[1], json!(format!("load-{:03}", i % NODES)), "snapshot of push {i} on the wrong node");
@@ -224,11 +228,7 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
     for (s, ..) in jobs.values() {
         *by_status.entry(s.as_str()).or_default() += 1;
     }
-    println!(
-        "load: dispatcher: {} jobs settled in {settled:.1}s: {by_status:?}; fake GitHub answered {} requests: {answered:?}",
-        jobs.len(),
-        all_hits.len()
-    );
+    println!("load: dispatcher: {} jobs settled in {settled:.1}s: {by_status:?}; fake GitHub answered {} requests: {answered:?}", jobs.len(), all_hits.len());
 
     assert_eq!(jobs.len(), accepted.len(), "rows vs 202s: none lost, none extra");
     for job_id in accepted.keys() {
@@ -237,7 +237,9 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
     let pending: Vec<String> = jobs
         .iter()
         .filter(|(_, (s, ..))| s == "pending")
-        .map(|(j, (_, attempts, err))| format!("{} {j}: attempts {attempts}, last_error {err:?}, requests {:?}", accepted[j], hits.get(j).map(|hs| fake_github::statuses(hs))))
+        .map(|(j, (_, attempts, err))| {
+            format!("{} {j}: attempts {attempts}, last_error {err:?}, requests {:?}", accepted[j], hits.get(j).map(|hs| fake_github::statuses(hs)))
+        })
         .collect();
     if !pending.is_empty() {
         let health = match client(Duration::from_secs(30)).get(format!("{}/health", w.base)).timeout(Duration::from_secs(5)).send() {
@@ -255,7 +257,11 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
         let statuses = fake_github::statuses(&job_hits);
         let ok = fake_github::count_2xx(&job_hits);
         assert!(ok <= 1, "{tenant} ({job_id}) was dispatched {ok} times: {statuses:?}");
-        assert!(job_hits.len() <= DELIVERIES, "{tenant}: {} dispatch requests, more than the {DELIVERIES} deliveries a message gets: {statuses:?}", job_hits.len());
+        assert!(
+            job_hits.len() <= DELIVERIES,
+            "{tenant}: {} dispatch requests, more than the {DELIVERIES} deliveries a message gets: {statuses:?}",
+            job_hits.len()
+        );
         assert_eq!(*attempts as usize, job_hits.len(), "{tenant}: attempts column vs requests seen: {statuses:?}");
         match status.as_str() {
             "dispatched" => {
@@ -390,11 +396,11 @@ fn restart_mid_burst(w: &mut Worker) {
     for (job_id, (_, attempts, _)) in &rows {
         let job_hits = hits.get(job_id).cloned().unwrap_or_default();
         let (statuses, ok) = (fake_github::statuses(&job_hits), fake_github::count_2xx(&job_hits));
-        let first_ok_during_kill = job_hits.iter().find(|h| h.is_2xx()).is_some_and(|h| {
-            h.answered_at + Duration::from_secs(1) >= restart_started && h.answered_at <= restart_ended
-        });
+        let first_ok_during_kill =
+            job_hits.iter().find(|h| h.is_2xx()).is_some_and(|h| h.answered_at + Duration::from_secs(1) >= restart_started && h.answered_at <= restart_ended);
         assert_eq!(
-            ok, 1,
+            ok,
+            1,
             "job {job_id} got {ok} 2xx answers: {statuses:?} (attempts {attempts}){}",
             if first_ok_during_kill { "; the first was answered while the process was being killed, before it could record the dispatch" } else { "" }
         );

@@ -49,10 +49,7 @@ fn script(tenant: &str, nth: usize) -> Answer {
     let answers = match tenant {
         "t-500x2" => vec![error(500, "Server Error"), error(500, "Server Error"), Answer::ok()],
         "t-429" => vec![error(429, "slow down").header("retry-after", "1"), Answer::ok()],
-        "t-403rl" => vec![
-            error(403, "API rate limit exceeded").header("x-ratelimit-remaining", "0").header("x-ratelimit-reset", "0"),
-            Answer::ok(),
-        ],
+        "t-403rl" => vec![error(403, "API rate limit exceeded").header("x-ratelimit-remaining", "0").header("x-ratelimit-reset", "0"), Answer::ok()],
         "t-hangup" => vec![Answer::hang_up(), Answer::ok()],
         "t-403plain" => vec![error(403, "Resource not accessible by integration")],
         "t-422" => vec![Answer::status(422).json(json!({"message": "Unexpected inputs provided", "documentation_url": "https://docs.github.com"}))],
@@ -128,7 +125,20 @@ fn happy_path_dispatches_once_and_completes(w: &mut Worker) {
         "SELECT infra_mode, dedicated, region, target_server_id, pulumi_stack, trace_id, plan_tier, subdomain_slug, canonical_hostname \
          FROM provision_jobs WHERE job_id = '{job_id}'"
     ));
-    assert_eq!(row, vec![vec![json!("use_existing"), Value::Null, json!("sg"), json!("pipe-sg-1"), json!("sg"), json!(trace_id), json!("basic"), json!("happy"), json!("happy.pregoi.com")]]);
+    assert_eq!(
+        row,
+        vec![vec![
+            json!("use_existing"),
+            Value::Null,
+            json!("sg"),
+            json!("pipe-sg-1"),
+            json!("sg"),
+            json!(trace_id),
+            json!("basic"),
+            json!("happy"),
+            json!("happy.pregoi.com")
+        ]]
+    );
 
     let dispatched = settled(w, &job_id);
     assert_eq!((dispatched["status"].clone(), dispatched["attempts"].clone(), dispatched["last_error"].clone()), (json!("dispatched"), json!(1), Value::Null));
@@ -174,7 +184,13 @@ fn new_server_placements_send_an_empty_target(w: &mut Worker) {
     fresh_node(w, "pipe-sg-1", "sg", 3);
     // Enterprise: a dedicated stack; a region without nodes: a shared new server.
     let cases = [
-        ("t-dedicated", json!({"plan_tier": "enterprise", "region": "sg", "subdomain_slug": "big", "canonical_hostname": "Shop.Example.com", "trace_id": "trace_dedicated-1"}), "true", "dedicated-t-dedicated", Some(1)),
+        (
+            "t-dedicated",
+            json!({"plan_tier": "enterprise", "region": "sg", "subdomain_slug": "big", "canonical_hostname": "Shop.Example.com", "trace_id": "trace_dedicated-1"}),
+            "true",
+            "dedicated-t-dedicated",
+            Some(1),
+        ),
         ("t-empty-us", json!({"tier": "free", "region": "us", "subdomain_slug": "small"}), "false", "us", None),
     ];
     for (tenant, body, dedicated, stack, dedicated_col) in cases {
@@ -371,9 +387,8 @@ fn scheduled_handler_resends_the_outbox_and_prunes_snapshots(w: &mut Worker) {
     let left = w.sql("SELECT tenant_count FROM server_metrics_snapshots WHERE node_id = 'pipe-sg-1' AND source = 'node_push' AND cpu_pct IN (1, 2)");
     assert_eq!(left, vec![vec![json!(2)]], "only the snapshot older than 30 days goes");
 
-    let line = eventually("the scheduled log line", SETTLE, || {
-        w.log_lines().into_iter().rfind(|l| l["msg"] == "scheduled").ok_or_else(|| "no line yet".to_string())
-    });
+    let line =
+        eventually("the scheduled log line", SETTLE, || w.log_lines().into_iter().rfind(|l| l["msg"] == "scheduled").ok_or_else(|| "no line yet".to_string()));
     let stale: Vec<&str> = line["stale_nodes"].as_array().unwrap_or_else(|| panic!("{line}")).iter().map(|v| v.as_str().unwrap()).collect();
     assert!(stale.contains(&"pipe-sg-silent"), "{line}");
     assert!(!stale.contains(&"pipe-sg-1"), "{line}");

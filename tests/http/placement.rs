@@ -146,7 +146,10 @@ fn picks_the_least_loaded_node_and_gives_every_reason(w: &mut Worker) {
         assert!(reasons(&answer, id).is_empty());
         let got = c["score"].as_f64().unwrap();
         assert!((got - score(memory, cpu, tenants)).abs() < 1e-12, "{id}: {got} vs {}", score(memory, cpu, tenants));
-        assert_eq!((c["tenant_count"].as_u64(), c["reserved"].as_u64(), c["effective_tenants"].as_u64()), (Some(tenants.into()), Some(0), Some(tenants.into())));
+        assert_eq!(
+            (c["tenant_count"].as_u64(), c["reserved"].as_u64(), c["effective_tenants"].as_u64()),
+            (Some(tenants.into()), Some(0), Some(tenants.into()))
+        );
         assert!(c["metrics_age_s"].as_u64().unwrap() <= 5, "{c}");
     }
     let expected: [(&str, &[&str]); 9] = [
@@ -313,7 +316,13 @@ fn compute_called_50_times_changes_nothing(w: &mut Worker) {
     node_with(w, "sg-2", "sg", json!(20), json!(10), json!(10), 2);
     insert_job(w, "ro-1", "sg-1", "pending", None);
     let before = w.dump();
-    let bodies = [json!({}), json!({"region": "sg", "tenant_id": "t1"}), json!({"plan_tier": "enterprise", "tenant_id": "Acme"}), json!({"region": "eu"}), json!({"tier": "free"})];
+    let bodies = [
+        json!({}),
+        json!({"region": "sg", "tenant_id": "t1"}),
+        json!({"plan_tier": "enterprise", "tenant_id": "Acme"}),
+        json!({"region": "eu"}),
+        json!({"tier": "free"}),
+    ];
     let first = compute(w, bodies[0].clone());
     for i in 0..50 {
         let path = if i % 5 == 4 { "/internal/placement-dry-run" } else { "/internal/placement/compute" };

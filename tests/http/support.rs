@@ -57,10 +57,7 @@ pub fn enqueue(http: &Client, base: &str, tenant: &str, body: &Value, key: Optio
 }
 
 fn authorized_json(http: &Client, base: &str, path: &str, body: &Value) -> RequestBuilder {
-    http.post(format!("{base}{path}"))
-        .header("authorization", format!("Bearer {KEY}"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
+    http.post(format!("{base}{path}")).header("authorization", format!("Bearer {KEY}")).header("content-type", "application/json").body(body.to_string())
 }
 
 fn send(req: RequestBuilder) -> Result<Resp, String> {

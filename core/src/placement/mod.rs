@@ -90,12 +90,8 @@ pub enum DecisionReason {
 }
 
 impl DecisionReason {
-    pub const ALL: [DecisionReason; 4] = [
-        DecisionReason::DedicatedPlan,
-        DecisionReason::OneTenantOneServerPolicy,
-        DecisionReason::LeastLoadedEligibleNode,
-        DecisionReason::NoEligibleNode,
-    ];
+    pub const ALL: [DecisionReason; 4] =
+        [DecisionReason::DedicatedPlan, DecisionReason::OneTenantOneServerPolicy, DecisionReason::LeastLoadedEligibleNode, DecisionReason::NoEligibleNode];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -301,11 +297,9 @@ pub fn decide_placement(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> Resu
     let stack = pulumi_stack(dedicated, input.region, input.tenant_id)?;
 
     let assessments: Vec<Assessment> = fleet.iter().map(|n| assess(n, &input.thresholds, input.now_ms)).collect();
-    let mut order: Vec<RankKey> =
-        fleet.iter().zip(&assessments).enumerate().map(|(i, (n, a))| RankKey::new(i, a, &n.node_id)).collect();
+    let mut order: Vec<RankKey> = fleet.iter().zip(&assessments).enumerate().map(|(i, (n, a))| RankKey::new(i, a, &n.node_id)).collect();
     order.sort_unstable_by(|a, b| a.cmp(b, fleet));
-    let candidates: Vec<Candidate> =
-        order.iter().map(|key| candidate(&fleet[key.idx()], &assessments[key.idx()])).collect();
+    let candidates: Vec<Candidate> = order.iter().map(|key| candidate(&fleet[key.idx()], &assessments[key.idx()])).collect();
 
     let best = candidates.first().filter(|c| c.eligible).map(|c| &c.node_id);
     let (target, reason) = if dedicated {

@@ -13,13 +13,7 @@ fn node(spec: &str) -> FleetNode {
     let mut words = spec.split_whitespace();
     let node_id = words.next().expect("node id").to_string();
     let mut n = FleetNode { node_id, status: NodeStatus::Active, metrics: None, reserved: 0 };
-    let mut m = NodeMetrics {
-        cpu_pct: Some(10.0),
-        memory_pct: Some(10.0),
-        disk_pct: Some(10.0),
-        tenant_count: 0,
-        updated_at_ms: NOW_MS,
-    };
+    let mut m = NodeMetrics { cpu_pct: Some(10.0), memory_pct: Some(10.0), disk_pct: Some(10.0), tenant_count: 0, updated_at_ms: NOW_MS };
     let mut has_metrics = true;
     let pct = |v: &str| if v == "?" { None } else { Some(v.parse::<f64>().unwrap()) };
     for w in words {
@@ -322,19 +316,11 @@ fn age_ms() -> impl Strategy<Value = i64> {
 fn fleet_node() -> impl Strategy<Value = (&'static str, FleetNode)> {
     let status = prop_oneof![4 => Just(NodeStatus::Active), 1 => Just(NodeStatus::Draining)];
     let metrics = proptest::option::weighted(0.85, (pct(), pct(), pct(), 0u32..45, age_ms())).prop_map(|m| {
-        m.map(|(cpu_pct, memory_pct, disk_pct, tenant_count, age)| NodeMetrics {
-            cpu_pct,
-            memory_pct,
-            disk_pct,
-            tenant_count,
-            updated_at_ms: NOW_MS - age,
-        })
+        m.map(|(cpu_pct, memory_pct, disk_pct, tenant_count, age)| NodeMetrics { cpu_pct, memory_pct, disk_pct, tenant_count, updated_at_ms: NOW_MS - age })
     });
     // The long prefix makes ids share more than 16 bytes, past the sort's fast path.
     let prefix = prop::sample::select(vec!["hz-sg-", "a", "B", "node-", "", "hz-sg-long-shared-prefix-"]);
-    (prefix, status, metrics, 0u32..6).prop_map(|(prefix, status, metrics, reserved)| {
-        (prefix, FleetNode { node_id: String::new(), status, metrics, reserved })
-    })
+    (prefix, status, metrics, 0u32..6).prop_map(|(prefix, status, metrics, reserved)| (prefix, FleetNode { node_id: String::new(), status, metrics, reserved }))
 }
 
 /// A fleet with unique ids (a prefix plus the index, so id order differs from input order) and a
