@@ -7,9 +7,9 @@
 //! is still pending but held by another claim is not dropped: it comes back when the claim
 //! expires, so a consumer that died mid-dispatch (a restart, a crash) loses nothing.
 
+use crate::ctx::{config_from_env, now_ms};
 use crate::db::{self, int, text};
 use crate::dispatch::{self, Target};
-use crate::http::{config_from_env, now_ms};
 use crate::jobs;
 use crate::log_fields;
 use cp_core::message::ProvisionQueueMessage;

@@ -2,48 +2,13 @@
 //! becomes a response. Handlers return `Result<Reply, ApiError>` and never build error responses
 //! themselves.
 
+use crate::ctx::{config_from_env, now_ms, Ctx, Reply};
 use crate::log_fields;
 use crate::routes;
 use cp_core::auth::{authorize, AuthOutcome};
-use cp_core::config::Config;
-use cp_core::json::MAX_BODY_BYTES;
 use cp_core::routes::{match_route, Route};
 use cp_core::ApiError;
-use serde::Serialize;
-use worker::{Date, Env, Headers, Request, Response};
-
-/// What a handler needs besides its body: the environment, the parsed settings, the clock, and
-/// the ids that go into the request's log line.
-pub struct Ctx {
-    pub env: Env,
-    pub config: Config,
-    pub request_id: String,
-    pub now_ms: i64,
-    pub trace_id: Option<String>,
-    pub job_id: Option<String>,
-}
-
-/// A successful answer: a status and a JSON body.
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn json(status: u16, body: &impl Serialize) -> Result<Reply, ApiError> {
-        let body = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("serialize reply: {e}")))?;
-        Ok(Reply { status, body })
-    }
-}
-
-/// Reads the settings: vars and secrets are both plain strings in the environment.
-pub fn config_from_env(env: &Env) -> Config {
-    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
-}
-
-pub fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
-}
+use worker::{Env, Headers, Request, Response};
 
 /// A client-supplied `x-request-id` is kept when it is short and plain, so a caller can follow
 /// its own id through our logs; otherwise a fresh one is made.
@@ -56,7 +21,8 @@ fn request_id(req: &Request) -> String {
 
 pub async fn handle(mut req: Request, env: Env) -> Response {
     let started = now_ms();
-    let method = req.method().to_string();
+    // The raw method: `Request::method()` maps methods it does not know (QUERY, PROPFIND) to GET.
+    let method = req.inner().method();
     let path = req.path();
     let config = config_from_env(&env);
     let mut ctx = Ctx { request_id: request_id(&req), now_ms: started, config, env, trace_id: None, job_id: None };
@@ -107,28 +73,13 @@ fn build_response(status: u16, body: String, request_id: &str, error: Option<&Ap
     Response::builder().with_status(status).with_headers(headers).fixed(body.into_bytes())
 }
 
+/// Auth runs before routing, so an unknown `/internal/*` path without a key is a 401, not a 404.
 async fn dispatch(req: &mut Request, ctx: &mut Ctx, method: &str, path: &str) -> Result<Reply, ApiError> {
     if Route::is_internal(path) {
         check_auth(req, ctx)?;
     }
-    match match_route(method, path)? {
-        Route::Health => Reply::json(200, &serde_json::json!({ "status": "ok" })),
-        Route::NodeUpsert => routes::nodes::upsert(ctx, &read_body(req).await?).await,
-        Route::NodeList => routes::nodes::list(ctx, &query_pairs(req)?).await,
-        Route::NodeGet(id) => routes::nodes::get(ctx, &id).await,
-        Route::NodeDelete(id) => routes::nodes::delete(ctx, &id).await,
-        Route::MetricsPush => routes::metrics::push(ctx, &read_body(req).await?).await,
-        Route::TraceEventPost => routes::trace_events::post(ctx, &read_body(req).await?).await,
-        Route::TraceEventList => routes::trace_events::list(ctx, &query_pairs(req)?).await,
-        Route::PlacementCompute => routes::placement::compute(ctx, &read_body(req).await?, false).await,
-        Route::PlacementDryRun => routes::placement::compute(ctx, &read_body(req).await?, true).await,
-        Route::EnqueueProvision(tenant) => {
-            let key = req.headers().get("idempotency-key").ok().flatten();
-            routes::provision::enqueue(ctx, &tenant, &read_body(req).await?, key).await
-        }
-        Route::JobGet(id) => routes::jobs::get(ctx, &id).await,
-        Route::JobComplete(id) => routes::jobs::complete(ctx, &id, &read_body(req).await?).await,
-    }
+    let route = match_route(method, path)?;
+    routes::serve(req, ctx, route).await
 }
 
 fn check_auth(req: &Request, ctx: &Ctx) -> Result<(), ApiError> {
@@ -141,41 +92,4 @@ fn check_auth(req: &Request, ctx: &Ctx) -> Result<(), ApiError> {
     match authorize(header.as_deref(), key, environment, ctx.config.skip_auth_requested)? {
         AuthOutcome::Allowed | AuthOutcome::Skipped => Ok(()),
     }
-}
-
-/// Reads a JSON body within the size limit. An empty body is allowed whatever its content type
-/// (routes whose fields are all optional can be called without one); a non-empty one must be
-/// declared as JSON.
-pub async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
-    let headers = req.headers();
-    if let Some(len) = headers.get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()) {
-        if len > MAX_BODY_BYTES as u64 {
-            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
-        }
-    }
-    let content_type = headers.get("content-type").ok().flatten().unwrap_or_default();
-    let bytes = req.bytes().await.map_err(|e| ApiError::bad_request("invalid_body", format!("could not read the body: {e}")))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
-    }
-    if !bytes.is_empty() && !is_json_content_type(&content_type) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    Ok(bytes)
-}
-
-fn is_json_content_type(value: &str) -> bool {
-    value.split(';').next().is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// The query string as decoded (name, value) pairs; a repeated name is refused, as in bodies.
-pub fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
-    let url = req.url().map_err(|e| ApiError::bad_request("invalid_url", format!("bad URL: {e}")))?;
-    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    for (i, (k, _)) in pairs.iter().enumerate() {
-        if pairs[..i].iter().any(|(other, _)| other == k) {
-            return Err(ApiError::bad_field(&cp_core::json::truncate(k, 64), "query parameter is given twice"));
-        }
-    }
-    Ok(pairs)
 }

@@ -4,55 +4,44 @@
 //! lives in `cp-core`, which has no `worker` import and is tested with plain `cargo test`. The
 //! shell compiles only for `wasm32`; on the host this crate is empty apart from its HTTP tests,
 //! which drive the real Worker under `wrangler dev`.
+//! The one `cfg` gate below makes the crate empty on the host.
+#![cfg(target_arch = "wasm32")]
 
-#[cfg(target_arch = "wasm32")]
 mod consumer;
-#[cfg(target_arch = "wasm32")]
+mod ctx;
 mod db;
-#[cfg(target_arch = "wasm32")]
 mod dispatch;
-#[cfg(target_arch = "wasm32")]
 mod fleet;
-#[cfg(target_arch = "wasm32")]
 mod http;
-#[cfg(target_arch = "wasm32")]
 mod jobs;
-#[cfg(target_arch = "wasm32")]
 mod log;
-#[cfg(target_arch = "wasm32")]
 mod outbox;
-#[cfg(target_arch = "wasm32")]
 mod routes;
-#[cfg(target_arch = "wasm32")]
 mod scheduled;
-#[cfg(target_arch = "wasm32")]
 mod trace_log;
 
-#[cfg(target_arch = "wasm32")]
-mod entry {
-    use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
-    #[event(start)]
-    fn start() {
-        console_error_panic_hook::set_once();
-    }
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
 
-    /// Never returns `Err`: every failure becomes a JSON error response in `http::respond`.
-    #[event(fetch)]
-    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-        Ok(crate::http::handle(req, env).await)
-    }
+/// Never returns `Err`: every failure becomes a JSON error response in `http::handle`.
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(crate::http::handle(req, env).await)
+}
 
-    /// Acks or retries every message itself and always returns `Ok`: an `Err` would re-deliver
-    /// the whole batch, dispatching its successful messages twice.
-    #[event(queue)]
-    async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-        crate::consumer::handle_batch(batch, env).await;
-        Ok(())
-    }
+/// Acks or retries every message itself and always returns `Ok`: an `Err` would re-deliver
+/// the whole batch, dispatching its successful messages twice.
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    crate::consumer::handle_batch(batch, env).await;
+    Ok(())
+}
 
-    #[event(scheduled)]
-    async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-        crate::scheduled::run(&env).await;
-    }
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    crate::scheduled::run(&env).await;
 }

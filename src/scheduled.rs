@@ -2,8 +2,8 @@
 //! freshness alert of the metrics runbook (one log line naming every stale node). The parts run
 //! independently: a failing sweep must not stop retention or the alert.
 
+use crate::ctx::{config_from_env, now_ms};
 use crate::db::{self, int};
-use crate::http::{config_from_env, now_ms};
 use crate::log_fields;
 use crate::outbox;
 use cp_core::config::Config;

@@ -145,5 +145,8 @@ mod tests {
         assert_eq!(match_route("POST", "/health").unwrap_err().status(), 405);
         assert_eq!(match_route("GET", "/internal/server-metrics").unwrap_err().status(), 405);
         assert_eq!(match_route("PATCH", "/internal/nodes/x").unwrap_err().status(), 405);
+        for m in ["PROPFIND", "QUERY", "get", "HEAD"] {
+            assert_eq!(match_route(m, "/internal/nodes/x").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET, DELETE" }, "{m}");
+        }
     }
 }

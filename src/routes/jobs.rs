@@ -1,7 +1,7 @@
 //! `GET /internal/provision-jobs/:job_id` and the workflow's completion callback.
 
+use crate::ctx::{Ctx, Reply};
 use crate::db::{self, int, opt_text, text, OrInternal};
-use crate::http::{Ctx, Reply};
 use crate::jobs;
 use crate::trace_log::{events_of, Timeline};
 use cp_core::domain::JobStatus;

@@ -1,7 +1,7 @@
 //! `POST /internal/server-metrics`: the node agents' push, as the metrics runbook defines it.
 
+use crate::ctx::{Ctx, Reply};
 use crate::db::{self, int, opt_num, text};
-use crate::http::{Ctx, Reply};
 use cp_core::nodes::MetricsPush;
 use cp_core::time::format_rfc3339;
 use cp_core::ApiError;

@@ -1,7 +1,7 @@
 //! The node registry: register/update, read with freshness, list, delete.
 
+use crate::ctx::{Ctx, Reply};
 use crate::db::{self, int, opt_text, text, OrInternal};
-use crate::http::{Ctx, Reply};
 use cp_core::ids::NodeId;
 use cp_core::nodes::{NodeListFilter, NodeUpsert, NodeView, StoredMetrics, StoredNode};
 use cp_core::ApiError;

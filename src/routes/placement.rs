@@ -1,9 +1,9 @@
 //! `POST /internal/placement/compute` and its legacy alias `POST /internal/placement-dry-run`:
 //! the decision an enqueue would make now, with every candidate's reasons. Read-only.
 
+use crate::ctx::{Ctx, Reply};
 use crate::db;
 use crate::fleet;
-use crate::http::{Ctx, Reply};
 use cp_core::placement::{decide_placement, legacy_dry_run_view, PlacementInput};
 use cp_core::provision::ComputeRequest;
 use cp_core::ApiError;

@@ -6,9 +6,9 @@
 //! chosen node filled up or was set draining since the fleet was read (a guard in the same
 //! statement).
 
+use crate::ctx::{Ctx, Reply};
 use crate::db::{self, int, opt_text, text};
 use crate::fleet;
-use crate::http::{Ctx, Reply};
 use crate::jobs;
 use crate::outbox;
 use cp_core::ids::TraceId;

@@ -1,8 +1,8 @@
 //! Trace events: the timeline of one checkout-to-site journey, written by the Worker itself, the
 //! checkout flow and the provisioning workflow.
 
+use crate::ctx::{Ctx, Reply};
 use crate::db;
-use crate::http::{Ctx, Reply};
 use crate::trace_log::{self, NewEvent, Timeline};
 use cp_core::ids::TraceId;
 use cp_core::time::format_rfc3339;

@@ -21,6 +21,7 @@ pub fn suites() -> Vec<Suite> {
                 ("metrics_push_follows_the_runbook", metrics_push_follows_the_runbook),
                 ("metrics_push_refusals_store_nothing", metrics_push_refusals_store_nothing),
                 ("malformed_oversized_and_wrongly_typed_bodies", malformed_oversized_and_wrongly_typed_bodies),
+                ("unknown_methods_are_405_never_served_as_get", unknown_methods_are_405_never_served_as_get),
                 ("trace_events_post_and_read_oldest_first", trace_events_post_and_read_oldest_first),
                 ("burst_of_500_pushes_from_20_threads_is_all_stored", burst_of_pushes_is_all_stored),
                 ("logs_are_json_lines_with_request_ids_and_no_token", logs_are_json_lines_with_request_ids_and_no_token),
@@ -275,6 +276,26 @@ fn malformed_oversized_and_wrongly_typed_bodies(w: &mut Worker) {
     assert_eq!(w.get("/internal/nodes/a%20b").status, 400);
     assert_eq!(w.get("/internal/nodes/a%2Fb").status, 400);
     assert_eq!(after_ok, w.dump());
+}
+
+/// Regression: workers-rs maps methods it does not know to GET, so `PROPFIND /internal/nodes/ID`
+/// once answered 200 with the node.
+fn unknown_methods_are_405_never_served_as_get(w: &mut Worker) {
+    let auth = format!("Bearer {KEY}");
+    let r = w.post("/internal/nodes", &json!({"node_id": "m-405", "region": "sg", "host": "10.9.0.5"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let before = w.dump();
+    for method in ["PROPFIND", "QUERY", "MKCOL", "PATCH", "PUT", "OPTIONS", "TRACE-X"] {
+        for (path, allow) in [("/internal/nodes/m-405", "GET, DELETE"), ("/internal/nodes", "GET, POST"), ("/health", "GET")] {
+            let r = w.send(method, path, Some(&auth), None, None);
+            assert_eq!((r.status, r.code()), (405, "method_not_allowed".into()), "{method} {path}: {}", r.text);
+            assert_eq!(r.headers.get("allow").map(|v| v.to_str().unwrap()), Some(allow), "{method} {path}");
+            assert!(!r.text.contains("10.9.0.5"), "{method} {path} served the node: {}", r.text);
+        }
+    }
+    assert_eq!(before, w.dump());
+    let line = w.log_lines().into_iter().rev().find(|l| l["msg"] == "request" && l["method"] == "PROPFIND");
+    assert!(line.is_some(), "the log names the real method");
 }
 
 fn trace_events_post_and_read_oldest_first(w: &mut Worker) {

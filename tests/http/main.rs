@@ -4,7 +4,7 @@
 //!
 //! `cargo test --test http -- NAME` runs only the cases whose `suite::case` name contains NAME.
 
-mod edges;
+mod agent;
 mod fake_github;
 mod foundation;
 mod harness;
@@ -12,7 +12,9 @@ mod hostile;
 mod load;
 mod pipeline;
 mod placement;
+mod programs;
 mod support;
+mod workflow;
 
 use harness::Worker;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,7 +33,7 @@ pub struct Suite {
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let all = [foundation::suites(), placement::suites(), pipeline::suites(), edges::suites(), hostile::suites(), load::suites()];
+    let all = [foundation::suites(), placement::suites(), pipeline::suites(), workflow::suites(), agent::suites(), hostile::suites(), load::suites()];
     let suites: Vec<Suite> = all
         .into_iter()
         .flatten()

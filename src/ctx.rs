@@ -1,0 +1,42 @@
+//! What every handler, the queue consumer and the scheduled handler share: the context of one
+//! piece of work (environment, settings, clock, log ids), the successful answer type, and the two
+//! readers of the runtime (settings, clock). Kept apart from the HTTP edge so that nothing but
+//! `lib.rs` imports `http.rs`.
+
+use cp_core::config::Config;
+use cp_core::ApiError;
+use serde::Serialize;
+use worker::{Date, Env};
+
+/// What a handler needs besides its body: the environment, the parsed settings, the clock, and
+/// the ids that go into the request's log line.
+pub struct Ctx {
+    pub env: Env,
+    pub config: Config,
+    pub request_id: String,
+    pub now_ms: i64,
+    pub trace_id: Option<String>,
+    pub job_id: Option<String>,
+}
+
+/// A successful answer: a status and a JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("serialize reply: {e}")))?;
+        Ok(Reply { status, body })
+    }
+}
+
+/// Reads the settings: vars and secrets are both plain strings in the environment.
+pub fn config_from_env(env: &Env) -> Config {
+    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+}
+
+pub fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
