@@ -285,7 +285,8 @@ fn unknown_methods_are_405_never_served_as_get(w: &mut Worker) {
     let r = w.post("/internal/nodes", &json!({"node_id": "m-405", "region": "sg", "host": "10.9.0.5"}));
     assert_eq!(r.status, 201, "{}", r.text);
     let before = w.dump();
-    for method in ["PROPFIND", "QUERY", "MKCOL", "PATCH", "PUT", "OPTIONS", "TRACE-X"] {
+    // (A method workerd itself does not parse never reaches the Worker: workerd answers it.)
+    for method in ["PROPFIND", "QUERY", "MKCOL", "PATCH", "PUT", "OPTIONS"] {
         for (path, allow) in [("/internal/nodes/m-405", "GET, DELETE"), ("/internal/nodes", "GET, POST"), ("/health", "GET")] {
             let r = w.send(method, path, Some(&auth), None, None);
             assert_eq!((r.status, r.code()), (405, "method_not_allowed".into()), "{method} {path}: {}", r.text);
