@@ -10,6 +10,7 @@
 //! gives some valid requests the precondition they need to reach their 2xx (a registered node,
 //! an existing job).
 
+use crate::foundation::register;
 use crate::harness::{Resp, Worker, KEY};
 use crate::schema_gen::{Doc, Gen, Operation, Req};
 use crate::support::JobRow;
@@ -118,7 +119,9 @@ fn fix_up(w: &Worker, op: &Operation, req: &mut Req, g: &mut Gen, jobs: &[String
                 register(w, id, "sg");
             }
         }
-        "getNode" | "deleteNode" if g.chance(2) => register(w, &path_param(req, "node_id"), "eu"),
+        "getNode" | "deleteNode" if g.chance(2) => {
+            register(w, &path_param(req, "node_id"), "eu");
+        }
         "getProvisionJob" | "completeProvisionJob" if g.chance(2) => {
             let job = jobs[g.below(jobs.len())].clone();
             req.params.get_mut("job_id").unwrap().1 = job;
@@ -136,11 +139,6 @@ fn seed_jobs(w: &Worker) -> Vec<String> {
         JobRow { status: "dispatched", dispatched_at, ..JobRow::new(id, &tenant, "contract") }.insert(w);
     }
     ids
-}
-
-fn register(w: &Worker, node_id: &str, region: &str) {
-    let r = w.post("/internal/nodes", &json!({"node_id": node_id, "region": region, "host": "10.9.0.1"}));
-    assert!(r.status == 200 || r.status == 201, "fix-up: register {node_id}: {r:?}");
 }
 
 /// A few nodes per region, with and without metrics, one draining, so the placement answers

@@ -9,6 +9,7 @@
 //! misses a rule only shifts the mix. The validator knows the keywords the document uses and
 //! panics on any other, so a schema it cannot judge never passes silently.
 
+use crate::support::pct_encode;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::string::{string_regex, RegexGeneratorStrategy};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -614,11 +615,6 @@ impl Gen {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn encode(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
-}
-
 impl Req {
     /// The path with its parameters filled in, and the query string.
     pub fn target(&self, op: &Operation) -> String {
@@ -626,8 +622,8 @@ impl Req {
         let mut query = Vec::new();
         for (name, (location, value)) in &self.params {
             match location {
-                In::Path => path = path.replace(&format!("{{{name}}}"), &encode(value)),
-                In::Query => query.push(format!("{}={}", encode(name), encode(value))),
+                In::Path => path = path.replace(&format!("{{{name}}}"), &pct_encode(value)),
+                In::Query => query.push(format!("{}={}", pct_encode(name), pct_encode(value))),
                 In::Header => {}
             }
         }

@@ -61,6 +61,12 @@ fn post_authorized_json(http: &Client, base: &str, path: &str, body: &Value, ide
     request(http, base, "POST", path, &headers, Some(body.to_string().into_bytes()), None)
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a path segment or a
+/// query value.
+pub fn pct_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
 /// `GET /internal/provision-jobs/{job_id}`, which must exist.
 pub fn job(w: &Worker, job_id: &str) -> Value {
     let r = w.get(&format!("/internal/provision-jobs/{job_id}"));
