@@ -1,6 +1,6 @@
 //! The contract: `openapi.json` is what clients are generated from, so the Worker must answer
-//! exactly as it says. Requests are generated from the document itself (`schema_gen.rs`), for
-//! every operation it lists, from one fixed seed:
+//! exactly as it says. Requests are generated from the document itself (`schema_gen.rs`) and
+//! judged by it (`schema_doc.rs`), for every operation it lists, from one fixed seed:
 //! - a schema-valid request is accepted, or refused only with a documented status that depends
 //!   on the stored state (404, 409, 422), never as malformed (400, 413, 415), never a 5xx;
 //! - a schema-invalid one is a documented 4xx, and all of them together change nothing in D1;
@@ -12,7 +12,8 @@
 
 use crate::foundation::register;
 use crate::harness::{Resp, Worker, KEY};
-use crate::schema_gen::{Doc, Gen, Operation, Req};
+use crate::schema_doc::{Doc, Operation, Req};
+use crate::schema_gen::Gen;
 use crate::support::JobRow;
 use crate::Suite;
 use serde_json::{json, Value};

@@ -14,6 +14,7 @@ mod load;
 mod pipeline;
 mod placement;
 mod programs;
+mod schema_doc;
 mod schema_gen;
 mod support;
 mod workflow;
