@@ -12,7 +12,7 @@
 
 use crate::foundation::register;
 use crate::harness::{Resp, Worker, KEY};
-use crate::schema_doc::{Doc, Operation, Req};
+use crate::schema_doc::{Doc, In, Operation, Req};
 use crate::schema_gen::Gen;
 use crate::support::JobRow;
 use crate::Suite;
@@ -110,24 +110,25 @@ fn schema_valid_requests_are_honoured(w: &mut Worker) {
     }
 }
 
-/// The per-route preconditions, applied to some valid requests only, so that the unmet ones
-/// (an unknown node or job: 404) are exercised too.
+/// The preconditions a valid request may need, applied to some requests only, so that the unmet
+/// ones (an unknown node or job: 404) are exercised too. Keyed by path parameter where possible,
+/// so a new route under `/internal/nodes/{node_id}` or `/internal/provision-jobs/{job_id}` gets
+/// them without a change here.
 fn fix_up(w: &Worker, op: &Operation, req: &mut Req, g: &mut Gen, jobs: &[String]) {
-    let path_param = |req: &Req, name: &str| req.params.get(name).map(|(_, v)| v.clone()).unwrap();
-    match op.id.as_str() {
-        "pushServerMetrics" if !g.chance(4) => {
-            if let Some(id) = req.body.as_ref().and_then(|b| b["node_id"].as_str()) {
-                register(w, id, "sg");
-            }
+    if op.id == "pushServerMetrics" && !g.chance(4) {
+        if let Some(id) = req.body.as_ref().and_then(|b| b["node_id"].as_str()) {
+            register(w, id, "sg");
         }
-        "getNode" | "deleteNode" if g.chance(2) => {
-            register(w, &path_param(req, "node_id"), "eu");
+    }
+    if let Some((_, node)) = req.params.get("node_id").filter(|(at, _)| *at == In::Path) {
+        if g.chance(2) {
+            register(w, node, "eu");
         }
-        "getProvisionJob" | "completeProvisionJob" if g.chance(2) => {
-            let job = jobs[g.below(jobs.len())].clone();
-            req.params.get_mut("job_id").unwrap().1 = job;
+    }
+    if let Some((_, job)) = req.params.get_mut("job_id").filter(|(at, _)| *at == In::Path) {
+        if g.chance(2) {
+            *job = jobs[g.below(jobs.len())].clone();
         }
-        _ => {}
     }
 }
 
