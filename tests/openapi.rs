@@ -1,8 +1,8 @@
 //! Keeps `openapi.json` honest: it documents exactly the Worker's routes (`cp_core::routes::ROUTES`),
 //! every operation is complete enough for a client generator, and every reference resolves.
 //!
-//! The document's schemas are not checked against live answers here; the HTTP tests do that for the
-//! routes, this file only guards the document's shape against drift.
+//! The document's schemas are not checked against live answers here: the HTTP contract suite
+//! (`tests/http/contract.rs`) does that; this file only guards the document's shape against drift.
 
 use cp_core::routes::ROUTES;
 use serde_json::Value;

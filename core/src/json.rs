@@ -146,13 +146,10 @@ impl Fields {
     pub fn opt_count(&mut self, name: &str, max: u64) -> Result<Option<u64>, ApiError> {
         match self.take(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => {
-                let whole = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64).map(|f| f as u64));
-                match whole {
-                    Some(v) if v <= max => Ok(Some(v)),
-                    _ => Err(ApiError::bad_field(name, format!("{name} must be a whole number from 0 to {max}"))),
-                }
-            }
+            Some(Value::Number(n)) => match whole_number(&n, max) {
+                Some(v) => Ok(Some(v)),
+                None => Err(ApiError::bad_field(name, format!("{name} must be a whole number from 0 to {max}"))),
+            },
             Some(other) => Err(wrong_type(name, "a whole number", &other)),
         }
     }
@@ -185,6 +182,16 @@ impl Fields {
             None => Ok(None),
         }
     }
+}
+
+/// A JSON number that is a whole number within `0..=max`, written as an integer or as a decimal
+/// (`7.0`): JSON Schema's `integer` is any number without a fractional part, and the OpenAPI
+/// document promises exactly that.
+pub fn whole_number(n: &Number, max: u64) -> Option<u64> {
+    // 2^64: every f64 below it that is whole fits in a u64.
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    let v = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < TWO_POW_64).map(|f| f as u64))?;
+    (v <= max).then_some(v)
 }
 
 fn wrong_type(name: &str, expected: &str, got: &Value) -> ApiError {
@@ -257,6 +264,18 @@ mod tests {
         for k in ["c", "d", "e", "f"] {
             assert!(f.opt_count(k, 10).is_err(), "{k}");
         }
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_decimals_up_to_u64() {
+        let n = |s: &str| serde_json::from_str::<Number>(s).unwrap();
+        assert_eq!(whole_number(&n("96116595.0"), u64::MAX), Some(96_116_595));
+        assert_eq!(whole_number(&n("18446744073709551615"), u64::MAX), Some(u64::MAX));
+        assert_eq!(whole_number(&n("1.8446744073709552e19"), u64::MAX), None, "2^64 is past u64");
+        for bad in ["-1", "1.5", "1e300", "-0.5"] {
+            assert_eq!(whole_number(&n(bad), u64::MAX), None, "{bad}");
+        }
+        assert_eq!(whole_number(&n("11"), 10), None);
     }
 
     #[test]

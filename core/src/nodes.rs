@@ -6,7 +6,7 @@
 use crate::domain::{MetricsSource, NodeStatus, Region};
 use crate::error::ApiError;
 use crate::ids::{parse_host, NodeId};
-use crate::json::{parse_object, truncate};
+use crate::json::{parse_object, truncate, whole_number};
 use crate::time::as_rfc3339;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -33,15 +33,14 @@ impl NodeUpsert {
         let region = Region::parse("region", &f.req_str("region")?)?;
         let host = parse_host("host", &f.req_str("host")?)?;
         let status = f.opt_str("status")?.map(|s| NodeStatus::parse("status", &s)).transpose()?;
-        // Hetzner server ids are integers; accept them as a JSON number or as a string of digits
-        // (the workflow's register step sends a string).
+        // Hetzner server ids are integers; accept them as a JSON number (whole, also when written
+        // `96116595.0`) or as a string of digits (the workflow's register step sends a string).
+        let bad_id = || ApiError::bad_field("provider_server_id", "provider_server_id must be a Hetzner server id: a whole number, or a string of digits");
         let provider_server_id = match f.opt_value("provider_server_id") {
             None => None,
-            Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => n.as_u64().map(|n| n.to_string()),
+            Some(serde_json::Value::Number(n)) => Some(whole_number(&n, u64::MAX).ok_or_else(bad_id)?.to_string()),
             Some(serde_json::Value::String(s)) if (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) => Some(s),
-            Some(_) => {
-                return Err(ApiError::bad_field("provider_server_id", "provider_server_id must be a Hetzner server id: a whole number, or a string of digits"));
-            }
+            Some(_) => return Err(bad_id()),
         };
         let labels = f.opt_object("labels")?.map(parse_labels).transpose()?;
         Ok(NodeUpsert { node_id, region, host, status, provider_server_id, labels })
@@ -246,6 +245,9 @@ mod tests {
         // Regression: a string id (what the workflow's register step sends) was refused.
         let s = NodeUpsert::parse(br#"{"node_id":"hz-sg-1","region":"sg","host":"10.0.0.5","provider_server_id":"4242"}"#).unwrap();
         assert_eq!(s.provider_server_id.as_deref(), Some("4242"));
+        // Regression (the OpenAPI fuzzer): a whole number written as a decimal is an integer.
+        let d = NodeUpsert::parse(br#"{"node_id":"hz-sg-1","region":"sg","host":"10.0.0.5","provider_server_id":96116595.0}"#).unwrap();
+        assert_eq!(d.provider_server_id.as_deref(), Some("96116595"));
         assert_eq!(n.status, None);
         assert_eq!(n.labels.unwrap()["rack"], "a");
         for (body, field) in [

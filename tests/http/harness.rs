@@ -65,6 +65,35 @@ pub struct Worker {
     log: PathBuf,
 }
 
+/// The one way the tests send a request: the `Worker` methods and the helpers in `support.rs`
+/// all come here. Err only for a transport error (some cases tolerate one); a header value that
+/// HTTP cannot carry is a bug in the test and panics. `timeout` overrides the client's own.
+pub fn request(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+) -> Result<Resp, String> {
+    let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("method {method:?}: {e}"));
+    let mut req = http.request(verb, format!("{base}{path}"));
+    for (name, value) in headers {
+        let value = reqwest::header::HeaderValue::from_bytes(value).unwrap_or_else(|e| panic!("header {name}: {e}"));
+        req = req.header(*name, value);
+    }
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    if let Some(t) = timeout {
+        req = req.timeout(t);
+    }
+    let r = req.send().map_err(|e| e.to_string())?;
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    Ok(Resp { status, headers, text: r.text().map_err(|e| e.to_string())? })
+}
+
 /// One response, read whole.
 #[derive(Debug)]
 pub struct Resp {
@@ -119,8 +148,8 @@ impl Worker {
     fn wait_ready(&self) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(120) {
-            if let Ok(r) = self.http.get(format!("{}/health", self.base)).timeout(Duration::from_secs(2)).send() {
-                if r.status().as_u16() == 200 {
+            if let Ok(r) = request(&self.http, &self.base, "GET", "/health", &[], None, Some(Duration::from_secs(2))) {
+                if r.status == 200 {
                     eprintln!("harness: worker ready at {} in {:.1}s", self.base, started.elapsed().as_secs_f64());
                     return;
                 }
@@ -145,20 +174,14 @@ impl Worker {
 
     /// Sends a request. `auth`: Some(header value) or None for no Authorization header.
     pub fn send(&self, method: &str, path: &str, auth: Option<&str>, content_type: Option<&str>, body: Option<Vec<u8>>) -> Resp {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path));
-        if let Some(a) = auth {
-            req = req.header("authorization", a);
-        }
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
-        }
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        let r = req.send().unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        Resp { status, headers, text: r.text().unwrap_or_default() }
+        let headers: Vec<(&str, &[u8])> =
+            [auth.map(|a| ("authorization", a.as_bytes())), content_type.map(|ct| ("content-type", ct.as_bytes()))].into_iter().flatten().collect();
+        self.send_with(method, path, &headers, body)
+    }
+
+    /// Sends a request with exactly these headers.
+    pub fn send_with(&self, method: &str, path: &str, headers: &[(&str, &[u8])], body: Option<Vec<u8>>) -> Resp {
+        request(&self.http, &self.base, method, path, headers, body, None).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     pub fn get(&self, path: &str) -> Resp {

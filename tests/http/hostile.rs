@@ -7,7 +7,7 @@
 //! content type, and a chunked body when a case asks for one.
 
 use crate::harness::{Worker, KEY};
-use crate::support::JobRow;
+use crate::support::{pct_encode, JobRow};
 use crate::Suite;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -1016,10 +1016,6 @@ fn malformed_requests_change_nothing(w: &mut Worker) {
 
 // ---------------------------------------------------------------------------------------------
 // SQL-looking values through valid requests.
-
-fn pct_encode(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
-}
 
 fn sql_looking_values_round_trip(w: &mut Worker) {
     // Labels: quotes, semicolons, comment markers, unicode and backslashes (no control

@@ -4,7 +4,7 @@
 //! killed process lost. Timings are printed for information only; nothing asserts on speed.
 
 use crate::fake_github::{self, Answer, FakeGithub, Request};
-use crate::harness::{Resp, Worker};
+use crate::harness::{request, Resp, Worker};
 use crate::support::{client, enqueue, now_ms, poll, post_json, DELIVERIES};
 use crate::Suite;
 use reqwest::blocking::Client;
@@ -242,8 +242,8 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
         })
         .collect();
     if !pending.is_empty() {
-        let health = match client(Duration::from_secs(30)).get(format!("{}/health", w.base)).timeout(Duration::from_secs(5)).send() {
-            Ok(r) => r.status().to_string(),
+        let health = match request(&client(Duration::from_secs(30)), &w.base, "GET", "/health", &[], None, Some(Duration::from_secs(5))) {
+            Ok(r) => r.status.to_string(),
             Err(e) => format!("transport error {e}"),
         };
         panic!("still pending after 90 s (GET /health now: {health}):\n{}", pending.join("\n"));

@@ -3,8 +3,8 @@
 //! requests that may have to survive a transport error, and job rows written straight to D1.
 //! One copy each, so a change to the API or the schema is made in one place.
 
-use crate::harness::{Resp, Worker, KEY};
-use reqwest::blocking::{Client, RequestBuilder};
+use crate::harness::{request, Resp, Worker, KEY};
+use reqwest::blocking::Client;
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,27 +43,28 @@ pub fn client(timeout: Duration) -> Client {
 
 /// POSTs JSON with the test key. Err only for a transport error, which some cases tolerate.
 pub fn post_json(http: &Client, base: &str, path: &str, body: &Value) -> Result<Resp, String> {
-    send(authorized_json(http, base, path, body))
+    post_authorized_json(http, base, path, body, None)
 }
 
 /// `POST /internal/tenants/{tenant}/enqueue-provision`, with an `Idempotency-Key` when given
 /// (as raw bytes, so a case can send one the Worker must refuse).
 pub fn enqueue(http: &Client, base: &str, tenant: &str, body: &Value, key: Option<&str>) -> Result<Resp, String> {
-    let mut req = authorized_json(http, base, &format!("/internal/tenants/{tenant}/enqueue-provision"), body);
-    if let Some(k) = key {
-        req = req.header("idempotency-key", reqwest::header::HeaderValue::from_bytes(k.as_bytes()).unwrap());
+    post_authorized_json(http, base, &format!("/internal/tenants/{tenant}/enqueue-provision"), body, key)
+}
+
+fn post_authorized_json(http: &Client, base: &str, path: &str, body: &Value, idempotency_key: Option<&str>) -> Result<Resp, String> {
+    let auth = format!("Bearer {KEY}");
+    let mut headers: Vec<(&str, &[u8])> = vec![("authorization", auth.as_bytes()), ("content-type", b"application/json")];
+    if let Some(k) = idempotency_key {
+        headers.push(("idempotency-key", k.as_bytes()));
     }
-    send(req)
+    request(http, base, "POST", path, &headers, Some(body.to_string().into_bytes()), None)
 }
 
-fn authorized_json(http: &Client, base: &str, path: &str, body: &Value) -> RequestBuilder {
-    http.post(format!("{base}{path}")).header("authorization", format!("Bearer {KEY}")).header("content-type", "application/json").body(body.to_string())
-}
-
-fn send(req: RequestBuilder) -> Result<Resp, String> {
-    let r = req.send().map_err(|e| e.to_string())?;
-    let (status, headers) = (r.status().as_u16(), r.headers().clone());
-    Ok(Resp { status, headers, text: r.text().map_err(|e| e.to_string())? })
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a path segment or a
+/// query value.
+pub fn pct_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 /// `GET /internal/provision-jobs/{job_id}`, which must exist.
