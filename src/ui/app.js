@@ -188,6 +188,7 @@
     const draining = nodes.filter((n) => n.status !== 'active').length;
     $('fleet-summary').textContent = `${nodes.length} nodes · ${stale} stale · ${draining} draining`;
     renderFleet();
+    $('fleet-summary').dataset.region = region;
   }
 
   function fleetMatches() {
@@ -299,6 +300,7 @@
         tbody.replaceChildren();
         show($('jobs-more'), false);
         note('jobs-note', 'This Worker has no job list (GET /internal/provision-jobs answered 404). Open a job by its id below.');
+        $('jobs-table').dataset.shown = `${state.region}/${$('jobs-status').value || 'all'}`;
         return;
       }
       throw e;
@@ -322,6 +324,7 @@
     if (!more && rows.length === 0) tbody.append(el('tr', {}, el('td', { colSpan: 7, class: 'empty' }, 'No jobs.')));
     state.jobsCursor = data.next_cursor || null;
     show($('jobs-more'), Boolean(state.jobsCursor));
+    $('jobs-table').dataset.shown = `${state.region}/${$('jobs-status').value || 'all'}`;
   }
 
   async function openJob(jobId) {
@@ -367,16 +370,13 @@
   async function jobAction(action) {
     const job = state.job;
     if (!job) return;
+    note('job-action-message', '');
     try {
       const answer = await api('POST', `/internal/provision-jobs/${encodeURIComponent(job.job_id)}/${action}`, action === 'cancel' ? {} : undefined);
-      if (action === 'retry' && answer && answer.job_id) {
-        note('job-action-message', `Retry created job ${answer.job_id}.`);
-        await openJob(answer.job_id);
-      } else {
-        note('job-action-message', `Job ${job.job_id} is now ${answer.status}.`);
-        await openJob(job.job_id);
-      }
+      const created = action === 'retry' && answer && answer.job_id;
+      await openJob(created ? answer.job_id : job.job_id);
       await refreshJobs(false);
+      note('job-action-message', created ? `Retry created job ${answer.job_id}.` : `Job ${job.job_id} is now ${answer.status}.`);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) throw e;
       const missing = e instanceof ApiError && e.status === 404 && e.code === 'not_found' && /route/.test(e.message);

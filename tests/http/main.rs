@@ -5,6 +5,7 @@
 //! `cargo test --test http -- NAME` runs only the cases whose `suite::case` name contains NAME.
 
 mod agent;
+mod deploy;
 mod fake_github;
 mod foundation;
 mod harness;
@@ -13,7 +14,9 @@ mod load;
 mod pipeline;
 mod placement;
 mod programs;
+mod prometheus;
 mod support;
+mod ui;
 mod workflow;
 
 use harness::Worker;
@@ -33,7 +36,18 @@ pub struct Suite {
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let all = [foundation::suites(), placement::suites(), pipeline::suites(), workflow::suites(), agent::suites(), hostile::suites(), load::suites()];
+    let all = [
+        foundation::suites(),
+        placement::suites(),
+        pipeline::suites(),
+        workflow::suites(),
+        agent::suites(),
+        hostile::suites(),
+        load::suites(),
+        prometheus::suites(),
+        ui::suites(),
+        deploy::suites(),
+    ];
     let suites: Vec<Suite> = all
         .into_iter()
         .flatten()
