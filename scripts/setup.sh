@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, once: the wasm target, worker-build and
-# wasm-bindgen-cli (pinned, version-checked), and the npm devDependencies (wrangler,
-# Node 22, binaryen). Safe to run again: it skips what is already at the right version.
+# wasm-bindgen-cli (pinned, version-checked), the npm devDependencies (wrangler, Node 22,
+# binaryen, playwright-core), and Debian's chromium and promtool. Safe to run again: it skips
+# what is already at the right version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,5 +46,28 @@ if [ ! -x node_modules/.bin/wrangler ] || ! cmp -s package-lock.json node_module
   # npm ci fails against this registry (optional packages for other OSes); install honours the lock.
   npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json node_modules/.package-lock.json.src
+fi
+# The browser tests (headless Debian chromium, driven by the npm playwright-core: no browser
+# download) and the Prometheus checks (promtool, from Debian's prometheus package).
+CHROMIUM_MIN_MAJOR=120
+chromium_ok() {
+  local major
+  major=$(chromium --version 2>/dev/null | sed -n 's/^Chromium \([0-9]*\)\..*/\1/p')
+  [ -n "$major" ] && [ "$major" -ge "$CHROMIUM_MIN_MAJOR" ]
+}
+promtool_ok() { promtool --version 2>/dev/null | grep -q '^promtool, version [2-9]\.'; }
+missing=()
+chromium_ok || missing+=(chromium)
+promtool_ok || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} from Debian (browser tests, promtool)"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  # Another install on the machine may hold the dpkg lock: wait for it rather than fail.
+  $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
+  $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  chromium_ok || { log "chromium >= $CHROMIUM_MIN_MAJOR is still missing"; exit 1; }
+  promtool_ok || { log "promtool is still missing"; exit 1; }
 fi
 log "tools ready"

@@ -19,16 +19,34 @@ pub struct Ctx {
     pub job_id: Option<String>,
 }
 
-/// A successful answer: a status and a JSON body.
+/// A successful answer: a status, a body, and what the body is (which decides its content type
+/// and headers in `http.rs`, the one place responses are built).
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    pub kind: BodyKind,
+}
+
+/// The kinds of body the Worker answers with. Everything is JSON but the Prometheus scrape and
+/// the operator's page with its script and style sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    Prometheus,
+    Html,
+    JavaScript,
+    Css,
 }
 
 impl Reply {
     pub fn json(status: u16, body: &impl Serialize) -> Result<Reply, ApiError> {
         let body = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("serialize reply: {e}")))?;
-        Ok(Reply { status, body })
+        Ok(Reply { status, body, kind: BodyKind::Json })
+    }
+
+    /// A body that is not JSON, already rendered.
+    pub fn text(status: u16, kind: BodyKind, body: String) -> Reply {
+        Reply { status, body, kind }
     }
 }
 

@@ -2,7 +2,7 @@
 //! becomes a response. Handlers return `Result<Reply, ApiError>` and never build error responses
 //! themselves.
 
-use crate::ctx::{config_from_env, now_ms, Ctx, Reply};
+use crate::ctx::{config_from_env, now_ms, BodyKind, Ctx, Reply};
 use crate::log_fields;
 use crate::routes;
 use cp_core::auth::{authorize, AuthOutcome};
@@ -28,14 +28,14 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
     let mut ctx = Ctx { request_id: request_id(&req), now_ms: started, config, env, trace_id: None, job_id: None };
 
     let result = dispatch(&mut req, &mut ctx, &method, &path).await;
-    let (status, body, error) = match result {
-        Ok(reply) => (reply.status, reply.body, None),
+    let (status, body, kind, error) = match result {
+        Ok(reply) => (reply.status, reply.body, reply.kind, None),
         Err(e) => {
             let body = serde_json::to_string(&e.body()).unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"internal error"}}"#.into());
-            (e.status(), body, Some(e))
+            (e.status(), body, BodyKind::Json, Some(e))
         }
     };
-    let response = build_response(status, body, &ctx.request_id, error.as_ref());
+    let response = build_response(status, body, kind, &ctx.request_id, error.as_ref());
 
     let mut fields = log_fields!(
         "request_id" => ctx.request_id,
@@ -56,11 +56,31 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
     response
 }
 
-fn build_response(status: u16, body: String, request_id: &str, error: Option<&ApiError>) -> Response {
+/// The operator's page may load only its own script and style sheet and call only this origin;
+/// nothing inline, nothing from elsewhere, no framing, no form posts.
+const PAGE_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn content_type(kind: BodyKind) -> &'static str {
+    match kind {
+        BodyKind::Json => "application/json",
+        BodyKind::Prometheus => cp_core::prometheus::CONTENT_TYPE,
+        BodyKind::Html => "text/html; charset=utf-8",
+        BodyKind::JavaScript => "text/javascript; charset=utf-8",
+        BodyKind::Css => "text/css; charset=utf-8",
+    }
+}
+
+fn build_response(status: u16, body: String, kind: BodyKind, request_id: &str, error: Option<&ApiError>) -> Response {
     let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("content-type", content_type(kind));
     let _ = headers.set("x-request-id", request_id);
     let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-content-type-options", "nosniff");
+    if kind == BodyKind::Html {
+        let _ = headers.set("content-security-policy", PAGE_POLICY);
+        let _ = headers.set("referrer-policy", "no-referrer");
+    }
     match error {
         Some(ApiError::Unauthorized) => {
             let _ = headers.set("www-authenticate", "Bearer");

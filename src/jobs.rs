@@ -3,8 +3,9 @@
 
 use crate::db::{self, text};
 use crate::trace_log::{self, NewEvent};
-use cp_core::domain::Region;
+use cp_core::domain::{JobStatus, Region};
 use cp_core::message::{NewProvisionMessage, ProvisionQueueMessage};
+use cp_core::prometheus::JobGroup;
 use cp_core::provision::StoredJob;
 use cp_core::ApiError;
 use serde::Deserialize;
@@ -111,4 +112,17 @@ pub fn event(
     let (trace_id, job_id, tenant_id) = job;
     let row = NewEvent { trace_id, event, job_id: Some(job_id), tenant_id: Some(tenant_id), status: Some(status), detail: detail.map(|d| d.to_string()) };
     trace_log::insert(d1, &row, now_ms, only_if)
+}
+
+/// How many jobs each status holds and when its oldest was created, in one query (the metrics
+/// scrape). A status the core does not know is an internal error, not a silent gap.
+pub async fn count_by_status(d1: &D1Database) -> Result<Vec<JobGroup>, ApiError> {
+    let s = db::stmt(d1, "SELECT status, COUNT(*), MIN(created_at) FROM provision_jobs GROUP BY status", &[])?;
+    let rows = db::raw::<(String, f64, Option<f64>)>(s, "count jobs by status").await?;
+    rows.into_iter()
+        .map(|(status, count, oldest)| {
+            let status = JobStatus::parse("status", &status).map_err(|_| ApiError::internal(format!("a job has status {status}")))?;
+            Ok(JobGroup { status, count: count as u64, oldest_created_at_ms: oldest.map(|v| v as i64) })
+        })
+        .collect()
 }

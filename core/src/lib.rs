@@ -20,5 +20,6 @@ pub mod trace_events;
 pub use error::ApiError;
 pub mod message;
 pub mod placement;
+pub mod prometheus;
 pub mod retry;
 pub mod stack;

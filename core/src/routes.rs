@@ -21,6 +21,10 @@ pub enum Route {
     EnqueueProvision(String),
     JobGet(String),
     JobComplete(String),
+    PrometheusMetrics,
+    Ui,
+    UiScript,
+    UiStyle,
 }
 
 /// Every route as (method, path pattern), in the OpenAPI document's notation.
@@ -38,6 +42,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/internal/tenants/{tenant_id}/enqueue-provision"),
     ("GET", "/internal/provision-jobs/{job_id}"),
     ("POST", "/internal/provision-jobs/{job_id}/complete"),
+    ("GET", "/internal/metrics"),
+    ("GET", "/ui"),
+    ("GET", "/ui/app.js"),
+    ("GET", "/ui/app.css"),
 ];
 
 impl Route {
@@ -88,6 +96,10 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, ApiError> {
         ["internal", "provision-jobs", id, "complete"] if !id.is_empty() => {
             ("POST", if method == "POST" { Some(Route::JobComplete(param(id)?)) } else { None })
         }
+        ["internal", "metrics"] => ("GET", (method == "GET").then_some(Route::PrometheusMetrics)),
+        ["ui"] => ("GET", (method == "GET").then_some(Route::Ui)),
+        ["ui", "app.js"] => ("GET", (method == "GET").then_some(Route::UiScript)),
+        ["ui", "app.css"] => ("GET", (method == "GET").then_some(Route::UiStyle)),
         _ => return Err(ApiError::not_found("no such route")),
     };
     route.ok_or(ApiError::MethodNotAllowed { allow })

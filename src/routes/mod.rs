@@ -6,8 +6,10 @@ pub mod jobs;
 pub mod metrics;
 pub mod nodes;
 pub mod placement;
+pub mod prometheus;
 pub mod provision;
 pub mod trace_events;
+pub mod ui;
 
 use crate::ctx::{Ctx, Reply};
 use cp_core::json::MAX_BODY_BYTES;
@@ -34,6 +36,10 @@ pub async fn serve(req: &mut Request, ctx: &mut Ctx, route: Route) -> Result<Rep
         }
         Route::JobGet(id) => jobs::get(ctx, &id).await,
         Route::JobComplete(id) => jobs::complete(ctx, &id, &read_body(req).await?).await,
+        Route::PrometheusMetrics => prometheus::scrape(ctx).await,
+        Route::Ui => ui::page(ctx),
+        Route::UiScript => Ok(ui::script()),
+        Route::UiStyle => Ok(ui::style()),
     }
 }
 

@@ -25,7 +25,7 @@ fn tool_path() -> String {
     format!("{}/node_modules/.bin:{}", repo().display(), std::env::var("PATH").unwrap_or_default())
 }
 
-fn quiet(cmd: &mut Command) -> &mut Command {
+pub fn quiet(cmd: &mut Command) -> &mut Command {
     cmd.env("PATH", tool_path())
         .env("WRANGLER_SEND_METRICS", "false")
         .env("WRANGLER_SEND_ERROR_REPORTS", "false")

@@ -6,6 +6,7 @@
 
 mod agent;
 mod contract;
+mod deploy;
 mod fake_github;
 mod foundation;
 mod harness;
@@ -16,7 +17,9 @@ mod placement;
 mod programs;
 mod schema_doc;
 mod schema_gen;
+mod prometheus;
 mod support;
+mod ui;
 mod workflow;
 
 use harness::Worker;
@@ -45,6 +48,9 @@ fn main() {
         hostile::suites(),
         load::suites(),
         contract::suites(),
+        prometheus::suites(),
+        ui::suites(),
+        deploy::suites(),
     ];
     let suites: Vec<Suite> = all
         .into_iter()
