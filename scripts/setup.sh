@@ -38,4 +38,6 @@ if [ ! -x node_modules/.bin/wrangler ] || ! cmp -s package-lock.json node_module
   npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json node_modules/.package-lock.json.src
 fi
+# Ansible for the cp_agent role's tests, in a venv outside the clone (scripts/setup-ansible.sh).
+bash scripts/setup-ansible.sh
 log "tools ready"

@@ -6,6 +6,7 @@
 
 mod agent;
 mod fake_github;
+mod fake_hetzner;
 mod foundation;
 mod harness;
 mod hostile;
@@ -13,6 +14,7 @@ mod load;
 mod pipeline;
 mod placement;
 mod programs;
+mod sidecar;
 mod support;
 mod workflow;
 
@@ -33,7 +35,16 @@ pub struct Suite {
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let all = [foundation::suites(), placement::suites(), pipeline::suites(), workflow::suites(), agent::suites(), hostile::suites(), load::suites()];
+    let all = [
+        foundation::suites(),
+        placement::suites(),
+        pipeline::suites(),
+        workflow::suites(),
+        agent::suites(),
+        hostile::suites(),
+        load::suites(),
+        sidecar::suites(),
+    ];
     let suites: Vec<Suite> = all
         .into_iter()
         .flatten()
