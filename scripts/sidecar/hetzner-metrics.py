@@ -27,7 +27,8 @@ Exit codes: 0 done (drift is reported, not an error, unless --fail-on-drift); 1 
 
 Environment: HCLOUD_TOKEN, CONTROL_PLANE_URL, INTERNAL_API_KEY (required); HCLOUD_API_URL
 (default https://api.hetzner.cloud/v1); HCLOUD_LABEL_SELECTOR (only servers that match, e.g.
-role=tenant-node); SIDECAR_WINDOW_SECONDS (300: CPU is the mean over this window);
+role=tenant-node); SIDECAR_REGION (sg, us or eu: only that region's nodes, when each region is a
+Hetzner project of its own with its own token); SIDECAR_WINDOW_SECONDS (300: CPU is the mean over this window);
 SIDECAR_MAX_ATTEMPTS (3) and SIDECAR_BACKOFF_SECONDS (2) for Hetzner 429/5xx/network errors;
 SIDECAR_TIMEOUT_SECONDS (20) per request. Tokens are only ever sent as Authorization headers,
 over https (plain http only to a loopback host), and never printed.
@@ -86,6 +87,9 @@ class Settings:
         self.cp_url = safe_base_url("CONTROL_PLANE_URL", need("CONTROL_PLANE_URL"))
         self.hcloud_url = safe_base_url("HCLOUD_API_URL", env.get("HCLOUD_API_URL", "").strip() or "https://api.hetzner.cloud/v1")
         self.label_selector = env.get("HCLOUD_LABEL_SELECTOR", "").strip()
+        self.region = env.get("SIDECAR_REGION", "").strip()
+        if self.region not in ("", "sg", "us", "eu"):
+            raise Failure(EXIT_USAGE, "usage", "SIDECAR_REGION must be sg, us or eu")
         self.window_s = number("SIDECAR_WINDOW_SECONDS", 300, 60, 86400)
         self.max_attempts = number("SIDECAR_MAX_ATTEMPTS", 3, 1, 10)
         self.backoff_s = number("SIDECAR_BACKOFF_SECONDS", 2, 0, 60, float)
@@ -273,7 +277,8 @@ class ControlPlane:
         """Every registered node. Pages with next_cursor when the Worker answers one."""
         out, cursor, seen = [], None, set()
         for _ in range(MAX_PAGES):
-            path = "/internal/nodes" + (f"?{urllib.parse.urlencode({'cursor': cursor})}" if cursor else "")
+            query = {k: v for k, v in (("region", self.s.region), ("cursor", cursor)) if v}
+            path = "/internal/nodes" + (f"?{urllib.parse.urlencode(query)}" if query else "")
             status, _, payload = self.call("GET", path)
             if status != 200 or not isinstance(payload, dict) or not isinstance(payload.get("nodes"), list):
                 raise self.fail("GET /internal/nodes", status, payload)

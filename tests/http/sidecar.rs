@@ -29,12 +29,17 @@ pub fn suites() -> Vec<Suite> {
             ("sidecar_retries_a_passing_hetzner_503", hetzner_503_once),
             ("sidecar_wrong_control_plane_key_exits_6_before_asking_hetzner", wrong_cp_key),
             ("sidecar_refuses_plain_http_to_another_host", refuses_plain_http),
+            ("sidecar_region_limits_the_registry_it_compares", region_filter),
         ],
     }]
 }
 
 /// Runs the sidecar with only the settings it documents.
 fn sidecar(w: &Worker, tag: &str, hetzner_url: &str, hcloud_token: &str, cp_key: &str, args: &[&str]) -> Run {
+    sidecar_env(w, tag, hetzner_url, hcloud_token, cp_key, args, &[])
+}
+
+fn sidecar_env(w: &Worker, tag: &str, hetzner_url: &str, hcloud_token: &str, cp_key: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = scratch(w, tag);
     let mut cmd = Command::new("python3");
     cmd.arg(repo().join("scripts/sidecar/hetzner-metrics.py")).args(args);
@@ -45,7 +50,8 @@ fn sidecar(w: &Worker, tag: &str, hetzner_url: &str, hcloud_token: &str, cp_key:
         .env("INTERNAL_API_KEY", cp_key)
         .env("SIDECAR_MAX_ATTEMPTS", "2")
         .env("SIDECAR_BACKOFF_SECONDS", "0")
-        .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"));
+        .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+        .envs(env.iter().copied());
     let run = run_cmd(cmd, &dir, tag, Duration::from_secs(120));
     for secret in [TOKEN, KEY] {
         assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "a token was printed:\n{run}");
@@ -274,4 +280,21 @@ fn refuses_plain_http(w: &mut Worker) {
     let run = sidecar(w, "plainhttp", "http://api.hetzner.example/v1", TOKEN, KEY, &[]);
     assert_eq!(run.code, 2, "{run}");
     assert!(summary(&run)["error"].as_str().unwrap().contains("HCLOUD_API_URL"), "{run}");
+}
+
+fn region_filter(w: &mut Worker) {
+    let hz = fleet(w);
+    // An eu node whose server lives in another Hetzner project (another token): with
+    // SIDECAR_REGION=sg it is not this run's business, without it, it is drift.
+    let r = w.post("/internal/nodes", &json!({"node_id": "sc-eu", "region": "eu", "host": "10.9.0.1", "provider_server_id": "998"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let all = summary(&sidecar(w, "all-regions", &hz.url(), TOKEN, KEY, &["--dry-run"]));
+    assert_eq!(ids(&all["drift"]["nodes_without_server"]), ["sc-eu", "sc-gone"]);
+    let run = sidecar_env(w, "sg-only", &hz.url(), TOKEN, KEY, &["--dry-run"], &[("SIDECAR_REGION", "sg")]);
+    assert_eq!(run.code, 0, "{run}");
+    let sg = summary(&run);
+    assert_eq!(sg["nodes"], 6);
+    assert_eq!(ids(&sg["drift"]["nodes_without_server"]), ["sc-gone"]);
+    let bad = sidecar_env(w, "bad-region", &hz.url(), TOKEN, KEY, &[], &[("SIDECAR_REGION", "mars")]);
+    assert_eq!(bad.code, 2, "{bad}");
 }
