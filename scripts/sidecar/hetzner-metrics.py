@@ -9,7 +9,8 @@ HCLOUD_TOKEN. One run:
 3. maps each server to its node through the node's provider_server_id;
 4. fetches CPU (GET /v1/servers/{id}/metrics?type=cpu) only for the running, mapped servers whose
    node has no fresh agent push;
-5. pushes those with source hetzner_api (memory_pct and disk_pct null: Hetzner does not know them);
+5. pushes those with source hetzner_api (memory_pct and disk_pct null: Hetzner does not know them;
+   tenant_count the node's last pushed count, 0 without one: Hetzner cannot count tenants);
 6. prints one JSON summary line, with the drift between the two inventories.
 
 The freshness rule (the SPEC leaves it open): a node whose latest metrics row is a node_push that
