@@ -70,4 +70,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   chromium_ok || { log "chromium >= $CHROMIUM_MIN_MAJOR is still missing"; exit 1; }
   promtool_ok || { log "promtool is still missing"; exit 1; }
 fi
+# Ansible for the cp_agent role's tests, in a venv outside the clone (scripts/setup-ansible.sh).
+bash scripts/setup-ansible.sh
 log "tools ready"

@@ -233,7 +233,7 @@ impl Shared {
 type Head = (String, String, BTreeMap<String, String>, Vec<u8>);
 
 /// The request line, lower-cased headers and body (Content-Length or chunked).
-fn read_request(reader: &mut impl BufRead) -> std::io::Result<Head> {
+pub fn read_request(reader: &mut impl BufRead) -> std::io::Result<Head> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();

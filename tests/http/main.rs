@@ -8,6 +8,7 @@ mod agent;
 mod contract;
 mod deploy;
 mod fake_github;
+mod fake_hetzner;
 mod foundation;
 mod harness;
 mod hostile;
@@ -15,9 +16,10 @@ mod load;
 mod pipeline;
 mod placement;
 mod programs;
+mod prometheus;
 mod schema_doc;
 mod schema_gen;
-mod prometheus;
+mod sidecar;
 mod support;
 mod ui;
 mod workflow;
@@ -51,6 +53,7 @@ fn main() {
         prometheus::suites(),
         ui::suites(),
         deploy::suites(),
+        sidecar::suites(),
     ];
     let suites: Vec<Suite> = all
         .into_iter()
