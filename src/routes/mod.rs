@@ -4,6 +4,7 @@
 
 pub mod jobs;
 pub mod metrics;
+pub mod node_tokens;
 pub mod nodes;
 pub mod placement;
 pub mod provision;
@@ -34,6 +35,8 @@ pub async fn serve(req: &mut Request, ctx: &mut Ctx, route: Route) -> Result<Rep
         }
         Route::JobGet(id) => jobs::get(ctx, &id).await,
         Route::JobComplete(id) => jobs::complete(ctx, &id, &read_body(req).await?).await,
+        Route::NodeTokenIssue(id) => node_tokens::issue(ctx, &id, &read_body(req).await?).await,
+        Route::NodeTokenRevoke(id) => node_tokens::revoke(ctx, &id).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod pipeline;
 mod placement;
 mod programs;
 mod support;
+mod tokens;
 mod workflow;
 
 use harness::Worker;
@@ -33,7 +34,16 @@ pub struct Suite {
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let all = [foundation::suites(), placement::suites(), pipeline::suites(), workflow::suites(), agent::suites(), hostile::suites(), load::suites()];
+    let all = [
+        foundation::suites(),
+        placement::suites(),
+        pipeline::suites(),
+        workflow::suites(),
+        agent::suites(),
+        hostile::suites(),
+        load::suites(),
+        tokens::suites(),
+    ];
     let suites: Vec<Suite> = all
         .into_iter()
         .flatten()
