@@ -9,6 +9,7 @@ mod fake_github;
 mod foundation;
 mod harness;
 mod hostile;
+mod hostile_tokens;
 mod load;
 mod pipeline;
 mod placement;
