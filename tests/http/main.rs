@@ -17,6 +17,7 @@ mod programs;
 mod support;
 mod tokens;
 mod workflow;
+mod workflow_tokens;
 
 use harness::Worker;
 use std::panic::{catch_unwind, AssertUnwindSafe};
