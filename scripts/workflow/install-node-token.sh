@@ -9,7 +9,8 @@
 #          NODE_SSH_PRIVATE_KEY (secret; unset: not delivered, see below); NODE_SSH_USER (root);
 #          NODE_SSH_KNOWN_HOSTS (the server's host key line; unset: accepted on first contact,
 #          the server being minutes old); NODE_TOKEN_PATH (/etc/cp-agent/node-token);
-#          SSH (the ssh program, default ssh); TRACE_ID (trace events).
+#          NODE_SSH_ATTEMPTS (6) and NODE_SSH_RETRY_DELAY (10 s): a server minutes old may not
+#          run sshd yet; SSH (the ssh program, default ssh); TRACE_ID (trace events).
 # Exit:    0 delivered; 0 with a warning when NODE_SSH_PRIVATE_KEY is unset; 1 delivery failed.
 #          When the token is not delivered it is revoked (no live token that nobody holds), and
 #          the warning says how to issue and install one by hand (agent/README.md).
@@ -48,9 +49,16 @@ else
 fi
 # The remote side writes a temporary file under a private umask and renames it into place.
 remote="umask 077 && install -d -m 0700 -o root -g root \"\$(dirname '$target')\" && cat > '$target.new' && chown root:root '$target.new' && mv '$target.new' '$target'"
-if ! "${SSH:-ssh}" "${ssh_args[@]}" "${NODE_SSH_USER:-root}@$HOST" "$remote" <"$NODE_TOKEN_FILE" 2>"$work/ssh.err"; then
-  not_delivered "ssh to $HOST failed: $(redact "$(head -c 300 "$work/ssh.err")")"
-  exit 1
-fi
+attempts=${NODE_SSH_ATTEMPTS:-6}
+attempt=1
+until "${SSH:-ssh}" "${ssh_args[@]}" "${NODE_SSH_USER:-root}@$HOST" "$remote" <"$NODE_TOKEN_FILE" 2>"$work/ssh.err"; do
+  if ((attempt >= attempts)); then
+    not_delivered "ssh to $HOST failed $attempts times: $(redact "$(head -c 300 "$work/ssh.err")")"
+    exit 1
+  fi
+  warn "ssh to $HOST failed (attempt $attempt of $attempts); retrying in ${NODE_SSH_RETRY_DELAY:-10}s"
+  sleep "${NODE_SSH_RETRY_DELAY:-10}"
+  attempt=$((attempt + 1))
+done
 log "push token installed on node $NODE_ID ($HOST:$target)"
 trace_event workflow.node_token_installed ok "$(json_obj node_id="$NODE_ID" host="$HOST")"

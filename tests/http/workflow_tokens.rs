@@ -37,7 +37,9 @@ fn register_with_token(w: &Worker, dir: &Path, node: &str, host: &str) -> String
 /// An `ssh` that records its arguments and stdin, then exits with `code`.
 fn fake_ssh(dir: &Path, code: i32) -> String {
     let path = dir.join("ssh");
-    fs::write(&path, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{d}/ssh.args'\ncat > '{d}/ssh.stdin'\nexit {code}\n", d = dir.display())).unwrap();
+    let script =
+        format!("#!/bin/sh\necho call >> '{d}/ssh.calls'\nprintf '%s\\n' \"$@\" > '{d}/ssh.args'\ncat > '{d}/ssh.stdin'\nexit {code}\n", d = dir.display());
+    fs::write(&path, script).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     path.display().to_string()
 }
@@ -74,8 +76,11 @@ pub fn delivers_the_node_token_or_revokes_it(w: &mut Worker) {
     env[0].1 = "hz-sg-tok-2".into();
     env[1].1 = "203.0.113.42".into();
     env[2].1 = file.display().to_string();
+    env.push(("NODE_SSH_ATTEMPTS", "3".into()));
+    env.push(("NODE_SSH_RETRY_DELAY", "0".into()));
     let run = step(w, &dir, "install-node-token.sh", &env);
     assert_eq!(run.code, 1, "{run}");
+    assert_eq!(fs::read_to_string(dir.join("ssh.calls")).unwrap().lines().count(), 3, "a fresh server's sshd gets retries");
     assert!(run.stderr.contains("revoked"), "{run}");
     assert!(!file.exists());
     assert_eq!(push_as(w, &bearer(&token), "hz-sg-tok-2").status, 401, "an undelivered token stays live");
