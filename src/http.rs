@@ -5,7 +5,9 @@
 use crate::ctx::{config_from_env, now_ms, BodyKind, Ctx, Reply};
 use crate::log_fields;
 use crate::routes;
-use cp_core::auth::{authorize, AuthOutcome};
+use crate::{db, node_tokens};
+use cp_core::auth::{identify, permit, AdminKey, AdminKeys, Credential, Principal};
+use cp_core::node_token;
 use cp_core::routes::{match_route, Route};
 use cp_core::ApiError;
 use worker::{Env, Headers, Request, Response};
@@ -25,7 +27,7 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
     let method = req.inner().method();
     let path = req.path();
     let config = config_from_env(&env);
-    let mut ctx = Ctx { request_id: request_id(&req), now_ms: started, config, env, trace_id: None, job_id: None };
+    let mut ctx = Ctx { request_id: request_id(&req), now_ms: started, config, env, trace_id: None, job_id: None, principal: None };
 
     let result = dispatch(&mut req, &mut ctx, &method, &path).await;
     let (status, body, kind, error) = match result {
@@ -93,23 +95,48 @@ fn build_response(status: u16, body: String, kind: BodyKind, request_id: &str, e
     Response::builder().with_status(status).with_headers(headers).fixed(body.into_bytes())
 }
 
-/// Auth runs before routing, so an unknown `/internal/*` path without a key is a 401, not a 404.
+/// Auth runs before routing, so an unknown `/internal/*` path without a key is a 401, not a 404;
+/// with a node token it is a 403 (`auth::permit`).
 async fn dispatch(req: &mut Request, ctx: &mut Ctx, method: &str, path: &str) -> Result<Reply, ApiError> {
-    if Route::is_internal(path) {
-        check_auth(req, ctx)?;
-    }
-    let route = match_route(method, path)?;
+    let matched = match_route(method, path);
+    let route = if Route::is_internal(path) {
+        let principal = authenticate(req, ctx, method, path).await?;
+        let route = permit(&principal, matched)?;
+        ctx.principal = Some(principal);
+        route
+    } else {
+        matched?
+    };
     routes::serve(req, ctx, route).await
 }
 
-fn check_auth(req: &Request, ctx: &Ctx) -> Result<(), ApiError> {
+/// Who is calling: an admin key, or a node token verified against its node's stored row.
+async fn authenticate(req: &Request, ctx: &Ctx, method: &str, path: &str) -> Result<Principal, ApiError> {
     if ctx.config.auth_bypass_ignored_in_production() {
         crate::log::line("warn", "SKIP_INTERNAL_API_AUTH is set outside development and is ignored", log_fields!("request_id" => ctx.request_id));
     }
     let environment = ctx.config.environment.clone()?;
     let header = req.headers().get("authorization").ok().flatten();
-    let key = ctx.config.internal_api_key.as_ref().map(|k| k.expose());
-    match authorize(header.as_deref(), key, environment, ctx.config.skip_auth_requested)? {
-        AuthOutcome::Allowed | AuthOutcome::Skipped => Ok(()),
+    let keys = AdminKeys {
+        current: ctx.config.internal_api_key.as_ref().map(|k| k.expose()),
+        previous: ctx.config.internal_api_key_previous.as_ref().map(|k| k.expose()),
+    };
+    match identify(header.as_deref(), keys, environment, ctx.config.skip_auth_requested)? {
+        Credential::Skipped | Credential::Admin(AdminKey::Current) => Ok(Principal::Admin),
+        Credential::Admin(AdminKey::Previous) => {
+            // Names the route, never the key: the signal that a caller still has to be moved to
+            // the new key before INTERNAL_API_KEY_PREVIOUS is removed.
+            crate::log::line(
+                "warn",
+                "request authorized with INTERNAL_API_KEY_PREVIOUS: move this caller to INTERNAL_API_KEY before removing the previous key",
+                log_fields!("request_id" => ctx.request_id, "route" => format!("{method} {path}")),
+            );
+            Ok(Principal::Admin)
+        }
+        Credential::NodeToken(presented) => {
+            let d1 = db::database(&ctx.env)?;
+            let stored = node_tokens::stored(&d1, &presented.node_id).await?;
+            Ok(Principal::Node(node_token::verify(&presented, stored.as_ref())?))
+        }
     }
 }

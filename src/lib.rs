@@ -15,6 +15,7 @@ mod fleet;
 mod http;
 mod jobs;
 mod log;
+mod node_tokens;
 mod outbox;
 mod routes;
 mod scheduled;

@@ -1,9 +1,10 @@
-//! The Bearer key: read from a root-only file and kept out of every log line.
+//! The Bearer credential: read from a root-only file and kept out of every log line.
 //!
-//! The key is the control plane's `INTERNAL_API_KEY`, which opens every `/internal/*` route, so a
-//! key file any local user can read would hand a compromised tenant process the whole control
-//! plane. The agent refuses to run with such a file rather than warn, because a warning in a
-//! journal nobody reads does not get the file fixed.
+//! It is the node's push token (`POST /internal/nodes/:id/token`), which opens only this node's
+//! metrics push; on a not yet migrated node it is still the control plane's `INTERNAL_API_KEY`,
+//! which opens everything. Either way a file any local user can read or replace would hand a
+//! compromised tenant process the credential, so the agent refuses to run with such a file rather
+//! than warn: a warning in a journal nobody reads does not get the file fixed.
 
 use std::fmt;
 use std::fs::File;
@@ -31,7 +32,7 @@ impl fmt::Debug for ApiKey {
 pub fn check_mode(path: &Path, mode: u32) -> Result<(), String> {
     if mode & 0o077 != 0 {
         return Err(format!(
-            "key file {} has mode {:04o}; it must be readable by its owner only \
+            "token file {} has mode {:04o}; it must be readable by its owner only \
              (chmod 600 {0}), or pass --insecure-key-file-permissions",
             path.display(),
             mode & 0o7777
@@ -48,7 +49,7 @@ pub fn check_owner(path: &Path, owner: u32, me: u32) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "key file {} is owned by uid {owner}; it must belong to root (chown root:root {0}), \
+            "token file {} is owned by uid {owner}; it must belong to root (chown root:root {0}), \
              or pass --insecure-key-file-permissions",
             path.display()
         ))
@@ -63,18 +64,18 @@ fn effective_uid() -> u32 {
 /// Checks the mode of the file actually opened (not a second `stat` of the path), so the file
 /// cannot be swapped between the check and the read.
 pub fn read(path: &Path, insecure_permissions_ok: bool) -> Result<ApiKey, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open key file {}: {e}", path.display()))?;
-    let meta = file.metadata().map_err(|e| format!("cannot stat key file {}: {e}", path.display()))?;
+    let file = File::open(path).map_err(|e| format!("cannot open token file {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("cannot stat token file {}: {e}", path.display()))?;
     if !meta.is_file() {
-        return Err(format!("key file {} is not a regular file", path.display()));
+        return Err(format!("token file {} is not a regular file", path.display()));
     }
     if !insecure_permissions_ok {
         check_mode(path, meta.permissions().mode())?;
         check_owner(path, meta.uid(), effective_uid())?;
     }
     let mut text = String::new();
-    file.take(64 * 1024).read_to_string(&mut text).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("key file {}: {e}", path.display()))
+    file.take(64 * 1024).read_to_string(&mut text).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("token file {}: {e}", path.display()))
 }
 
 /// One token, surrounding whitespace and the trailing newline of `echo key > file` ignored.
@@ -147,7 +148,7 @@ mod tests {
     fn missing_file_and_directory_are_errors() {
         let dir = TempDir::new("nokey");
         let e = read(&dir.path().join("absent"), false).unwrap_err();
-        assert!(e.contains("cannot open key file"), "{e}");
+        assert!(e.contains("cannot open token file"), "{e}");
         let e = read(dir.path(), true).unwrap_err();
         assert!(e.contains("not a regular file"), "{e}");
     }

@@ -6,8 +6,16 @@
 //! off every node, and the same file reads naturally in shell or a systemd `EnvironmentFile`-style
 //! review. Unknown and repeated keys are errors so a typo cannot silently fall back to a default.
 //!
-//! `CP_AGENT_URL`, `CP_AGENT_NODE_ID` and `CP_AGENT_KEY_FILE` override their keys, so tests and
+//! `CP_AGENT_URL`, `CP_AGENT_NODE_ID` and `CP_AGENT_TOKEN_FILE` override their keys, so tests and
 //! one-off checks can point a stock config elsewhere.
+//!
+//! The credential is the node's own push token (`token_file`), which opens nothing but this
+//! node's metrics push. `api_key_file` / `CP_AGENT_KEY_FILE`, from when agents held the admin
+//! key, still work as another name for it, with a warning in every log line until the config is
+//! migrated (agent/README.md, "Migrating from the admin key").
+//!
+//! The file itself is checked like the token file (`check_config_file`): it decides where the
+//! credential is sent and which file is read, so a file others can write is refused.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,12 +26,13 @@ use crate::retry::RetryPolicy;
 use crate::tenants::TenantMethod;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/cp-agent/agent.conf";
-pub const DEFAULT_KEY_FILE: &str = "/etc/cp-agent/api-key";
+pub const DEFAULT_TOKEN_FILE: &str = "/etc/cp-agent/node-token";
 
 /// Every key the file may hold; anything else is a typo.
 const KNOWN_KEYS: &[&str] = &[
     "control_plane_url",
     "node_id",
+    "token_file",
     "api_key_file",
     "disk_mount",
     "cpu_sample_ms",
@@ -41,20 +50,24 @@ const KNOWN_KEYS: &[&str] = &[
 ];
 
 /// Environment variable -> the key it overrides.
-pub const ENV_OVERRIDES: &[(&str, &str)] = &[("CP_AGENT_URL", "control_plane_url"), ("CP_AGENT_NODE_ID", "node_id"), ("CP_AGENT_KEY_FILE", "api_key_file")];
+pub const ENV_OVERRIDES: &[(&str, &str)] =
+    &[("CP_AGENT_URL", "control_plane_url"), ("CP_AGENT_NODE_ID", "node_id"), ("CP_AGENT_TOKEN_FILE", "token_file"), ("CP_AGENT_KEY_FILE", "api_key_file")];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Base URL without a trailing slash; the route is appended.
     pub control_plane_url: String,
     pub node_id: NodeId,
-    pub api_key_file: PathBuf,
+    /// The file holding this node's push token.
+    pub token_file: PathBuf,
     pub disk_mount: PathBuf,
     pub cpu_sample: Duration,
     pub tenants: TenantMethod,
     pub save_snapshot: bool,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Things that work but should be fixed (a deprecated key); they go into every log line.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -186,6 +199,19 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     build(&raw)
 }
 
+/// The config file decides where the credential is sent and which file it is read from, so it
+/// must be root's (or the agent's own account's) and writable by nobody else; reading it is
+/// fine (it holds no secret). `mode` and `owner` are those of the opened file.
+pub fn check_config_file(path: &str, mode: u32, owner: u32, me: u32) -> Result<(), ConfigError> {
+    if owner != 0 && owner != me {
+        return Err(ConfigError(format!("config {path} is owned by uid {owner}; it must belong to root (chown root:root {path})")));
+    }
+    if mode & 0o022 != 0 {
+        return Err(ConfigError(format!("config {path} has mode {:04o}; group and others must not write it (chmod 644 {path})", mode & 0o7777)));
+    }
+    Ok(())
+}
+
 fn unquote(v: &str) -> &str {
     for q in ['"', '\''] {
         if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
@@ -209,10 +235,12 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         return Err(raw.err("backoff_max_ms", "must not be below backoff_base_ms"));
     }
 
+    let (token_file, warnings) = token_file(raw)?;
     Ok(Config {
         control_plane_url,
         node_id,
-        api_key_file: PathBuf::from(raw.get("api_key_file").unwrap_or(DEFAULT_KEY_FILE)),
+        token_file,
+        warnings,
         disk_mount: PathBuf::from(raw.get("disk_mount").unwrap_or("/")),
         cpu_sample: raw.millis("cpu_sample_ms", 1000, 100, 10_000)?,
         tenants: tenant_method(raw)?,
@@ -222,15 +250,35 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
     })
 }
 
-/// The Bearer key must not cross the internet in clear text, so plain http is only for a control
-/// plane on this machine (wrangler dev, tests).
+/// `token_file`, or the deprecated `api_key_file` under its old name (never both).
+fn token_file(raw: &Raw) -> Result<(PathBuf, Vec<String>), ConfigError> {
+    match (raw.get("token_file"), raw.get("api_key_file")) {
+        (Some(_), Some(_)) => Err(raw.err("api_key_file", "is the old name of token_file: set only token_file")),
+        (Some(path), None) => Ok((PathBuf::from(path), Vec::new())),
+        (None, Some(path)) => Ok((
+            PathBuf::from(path),
+            vec!["api_key_file (or CP_AGENT_KEY_FILE) is deprecated: install this node's push token and set token_file (agent/README.md)".to_string()],
+        )),
+        (None, None) => Ok((PathBuf::from(DEFAULT_TOKEN_FILE), Vec::new())),
+    }
+}
+
+/// The credential must not cross the internet in clear text, so plain http is only for a control
+/// plane on this machine (wrangler dev, tests). The host is parsed, not prefix-matched:
+/// `http://127.evil.example` is another machine.
 fn check_url(text: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL ({e}): {text:?}"))?;
-    let loopback = matches!(url.host_str(), Some("localhost") | Some("[::1]")) || url.host_str().is_some_and(|h| h.starts_with("127."));
+    // The URL parser has already normalized the host (`127.1` is `127.0.0.1`, IPv6 in brackets).
+    let loopback = match url.host_str() {
+        Some(h) if h.eq_ignore_ascii_case("localhost") => true,
+        Some(h) if h.starts_with('[') => h.trim_matches(|c| c == '[' || c == ']').parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback()),
+        Some(h) => h.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err("must be https:// (http:// only for localhost)".to_string()),
+        "http" => return Err("must be https:// (http:// only for 127.0.0.0/8, localhost or [::1])".to_string()),
         other => return Err(format!("unsupported scheme {other:?}")),
     }
     if url.query().is_some() || url.fragment().is_some() {
@@ -298,7 +346,8 @@ tenant_method = none
         assert_eq!(c.control_plane_url, "https://cp.example.com");
         assert_eq!(c.metrics_url(), "https://cp.example.com/internal/server-metrics");
         assert_eq!(c.node_id.as_str(), "hz-sg-01");
-        assert_eq!(c.api_key_file, PathBuf::from(DEFAULT_KEY_FILE));
+        assert_eq!(c.token_file, PathBuf::from(DEFAULT_TOKEN_FILE));
+        assert!(c.warnings.is_empty());
         assert_eq!(c.disk_mount, PathBuf::from("/"));
         assert_eq!(c.cpu_sample, Duration::from_secs(1));
         assert_eq!(c.tenants, TenantMethod::None);
@@ -335,7 +384,8 @@ backoff_base_ms = 10
 backoff_max_ms = 20
 "#);
         assert_eq!(c.metrics_url(), "https://cp.example.com/base/internal/server-metrics");
-        assert_eq!(c.api_key_file, PathBuf::from("/root/key"));
+        assert_eq!(c.token_file, PathBuf::from("/root/key"));
+        assert!(c.warnings[0].contains("api_key_file (or CP_AGENT_KEY_FILE) is deprecated"), "{:?}", c.warnings);
         assert_eq!(c.disk_mount, PathBuf::from("/home"));
         assert_eq!(c.cpu_sample, Duration::from_millis(500));
         assert_eq!(
@@ -360,11 +410,32 @@ backoff_max_ms = 20
 
     #[test]
     fn http_is_allowed_for_loopback_only() {
-        for url in ["http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:1"] {
+        for url in ["http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:1", "http://127.9.8.7/", "http://LOCALHOST/"] {
             ok(&MINIMAL.replace("https://cp.example.com/", url));
         }
-        let e = fails(&MINIMAL.replace("https://", "http://"));
-        assert!(e.contains("must be https"), "{e}");
+        // Look-alikes of a loopback host are other machines.
+        for url in [
+            "http://cp.example.com/",
+            "http://127.evil.example/",
+            "http://127.0.0.1.evil.example/",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1@evil.example/",
+            "http://[::2]/",
+            "http://128.0.0.1/",
+        ] {
+            let e = fails(&MINIMAL.replace("https://cp.example.com/", url));
+            assert!(e.contains("must be https"), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn token_file_and_its_old_name() {
+        let c = ok(&format!("{MINIMAL}token_file = /etc/cp-agent/tok\n"));
+        assert_eq!((c.token_file, c.warnings.len()), (PathBuf::from("/etc/cp-agent/tok"), 0));
+        let e = fails(&format!("{MINIMAL}token_file = /a\napi_key_file = /b\n"));
+        assert!(e.contains("set only token_file"), "{e}");
+        let env = |var: &str| (var == "CP_AGENT_TOKEN_FILE").then(|| "/run/tok".to_string());
+        assert_eq!(parse("agent.conf", MINIMAL, &env).unwrap().token_file, PathBuf::from("/run/tok"));
     }
 
     #[test]
@@ -378,7 +449,7 @@ backoff_max_ms = 20
         let c = parse("agent.conf", MINIMAL, &env).unwrap();
         assert_eq!(c.control_plane_url, "http://127.0.0.1:9");
         assert_eq!(c.node_id.as_str(), "test-node");
-        assert_eq!(c.api_key_file, PathBuf::from("/tmp/key"));
+        assert_eq!(c.token_file, PathBuf::from("/tmp/key"));
 
         let bad = |var: &str| (var == "CP_AGENT_NODE_ID").then(|| "bad id!".to_string());
         let e = parse("agent.conf", MINIMAL, &bad).unwrap_err().0;
@@ -430,6 +501,19 @@ backoff_max_ms = 20
             let e = fails(&MINIMAL.replace(from, to));
             assert!(e.contains(needle), "{to:?}: {e}");
         }
+    }
+
+    #[test]
+    fn the_config_file_is_checked_like_the_token_file() {
+        for (mode, owner) in [(0o100644, 0), (0o100600, 0), (0o100640, 0), (0o100644, 1000)] {
+            assert!(check_config_file("/etc/cp-agent/agent.conf", mode, owner, 1000).is_ok(), "{mode:o} {owner}");
+        }
+        for mode in [0o100664, 0o100646, 0o100666, 0o100660, 0o100602] {
+            let e = check_config_file("/etc/cp-agent/agent.conf", mode, 0, 0).unwrap_err().0;
+            assert!(e.contains("must not write it") && e.contains(&format!("{:04o}", mode & 0o7777)), "{e}");
+        }
+        let e = check_config_file("/etc/cp-agent/agent.conf", 0o100644, 33, 0).unwrap_err().0;
+        assert!(e.contains("uid 33") && e.contains("chown root:root"), "{e}");
     }
 
     #[test]

@@ -31,14 +31,16 @@ Measures cpu/memory/disk and the tenant count of this node and pushes them once 
 POST {control_plane_url}/internal/server-metrics. Writes one JSON line to stdout.
 
   --config PATH                     config file (default /etc/cp-agent/agent.conf)
-  --dry-run                         measure and print the payload, check the key file, send nothing
+  --dry-run                         measure and print the payload, check the token file, send nothing
   --once                            run once (the default; accepted for clarity in unit files)
   --save-snapshot                   ask for a snapshot row this run, whatever the config says
-  --insecure-key-file-permissions   accept a key file readable by group/others (tests only)
+  --insecure-key-file-permissions   accept a token file readable by group/others (tests only)
   --help, --version
 
-environment: CP_AGENT_URL, CP_AGENT_NODE_ID, CP_AGENT_KEY_FILE override the config keys
-exit codes: 0 ok, 2 config/key/usage, 3 rejected by the control plane, 4 unreachable
+environment: CP_AGENT_URL, CP_AGENT_NODE_ID, CP_AGENT_TOKEN_FILE override the config keys
+            (CP_AGENT_KEY_FILE: the deprecated name of CP_AGENT_TOKEN_FILE)
+exit codes: 0 ok, 2 config/token/usage (also a config file others can write), 3 rejected by
+            the control plane, 4 unreachable
             or retries exhausted, 5 measuring failed (nothing sent)";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,13 +121,17 @@ fn run(args: &Args) -> Report {
         Err(e) => return Report::new("error", None, elapsed()).with_error(&e),
     };
     let node_id = Some(config.node_id.as_str().to_string());
-    let key = match apikey::read(&config.api_key_file, args.insecure_key_file_permissions) {
+    let with_config_warnings = |mut r: Report| {
+        r.warnings.splice(0..0, config.warnings.iter().cloned());
+        r
+    };
+    let key = match apikey::read(&config.token_file, args.insecure_key_file_permissions) {
         Ok(k) => k,
-        Err(e) => return Report::new("error", node_id, elapsed()).with_error(&AgentError::Key(e)),
+        Err(e) => return with_config_warnings(Report::new("error", node_id, elapsed()).with_error(&AgentError::Key(e))),
     };
     let measured = match measure::measure(&config) {
         Ok(m) => m,
-        Err(e) => return Report::new("error", node_id, elapsed()).with_error(&e),
+        Err(e) => return with_config_warnings(Report::new("error", node_id, elapsed()).with_error(&e)),
     };
     let payload = push::Payload::new(&config, &measured, config.save_snapshot || args.save_snapshot);
 
@@ -134,7 +140,7 @@ fn run(args: &Args) -> Report {
         report.url = Some(config.metrics_url());
         report.payload = Some(payload);
         report.warnings = measured.warnings;
-        return report;
+        return with_config_warnings(report);
     }
 
     let result = push::send(&config, &key, &payload);
@@ -148,12 +154,23 @@ fn run(args: &Args) -> Report {
         Err(e) => report = report.with_error(&e),
     }
     report.duration_ms = elapsed();
-    report
+    with_config_warnings(report)
 }
 
+/// Reads the config from the opened file after checking that file's owner and mode (no second
+/// `stat` of the path, so the file cannot be swapped between the check and the read).
 fn load_config(args: &Args) -> Result<config::Config, AgentError> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let file = args.config.display().to_string();
-    let text = std::fs::read_to_string(&args.config).map_err(|e| AgentError::Config(format!("cannot read config {file}: {e}")))?;
+    let cannot = |e: std::io::Error| AgentError::Config(format!("cannot read config {file}: {e}"));
+    let mut opened = std::fs::File::open(&args.config).map_err(cannot)?;
+    let meta = opened.metadata().map_err(cannot)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    config::check_config_file(&file, meta.permissions().mode(), meta.uid(), me).map_err(|e| AgentError::Config(e.0))?;
+    let mut text = String::new();
+    opened.read_to_string(&mut text).map_err(cannot)?;
     config::parse(&file, &text, &|var| std::env::var(var).ok()).map_err(|e| AgentError::Config(e.0))
 }
 

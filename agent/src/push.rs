@@ -103,8 +103,8 @@ pub fn send(config: &Config, key: &ApiKey, payload: &Payload) -> Result<Delivere
 /// Words an operator can act on for each permanent answer.
 pub fn rejection_message(code: u16, node_id: &str) -> String {
     match code {
-        401 => "control plane refused the API key (401)".to_string(),
-        403 => "control plane forbade the request (403)".to_string(),
+        401 => "control plane refused the token (401): wrong, revoked or re-issued; install this node's current token".to_string(),
+        403 => format!("control plane forbade the push (403): the token is not node_id {node_id}'s"),
         404 => format!("node_id {node_id} is not registered in the control plane (404)"),
         300..=399 => format!("control plane answered a redirect ({code}); check control_plane_url"),
         400 | 422 => format!("control plane rejected the metrics ({code})"),
@@ -157,7 +157,8 @@ mod tests {
 
     #[test]
     fn messages_for_permanent_answers() {
-        assert_eq!(rejection_message(401, "hz-1"), "control plane refused the API key (401)");
+        assert!(rejection_message(401, "hz-1").starts_with("control plane refused the token (401)"));
+        assert!(rejection_message(403, "hz-1").contains("not node_id hz-1's"));
         assert_eq!(rejection_message(404, "hz-1"), "node_id hz-1 is not registered in the control plane (404)");
         assert!(rejection_message(302, "hz-1").contains("control_plane_url"));
         assert!(rejection_message(400, "hz-1").contains("rejected the metrics (400)"));

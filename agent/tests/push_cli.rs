@@ -174,6 +174,7 @@ impl Node {
             .env("CP_AGENT_URL", url)
             .env_remove("CP_AGENT_NODE_ID")
             .env_remove("CP_AGENT_KEY_FILE")
+            .env_remove("CP_AGENT_TOKEN_FILE")
             .output()
             .unwrap();
         Run::from(output)
@@ -256,7 +257,7 @@ fn b_401_exits_3_after_one_request_with_a_clear_message() {
     let run = Node::new("").run(&server.url(), &[]);
     assert_eq!(run.code, 3, "{}", run.stdout);
     assert_eq!(server.requests().len(), 1);
-    assert_eq!(run.log["error"], "control plane refused the API key (401)");
+    assert_eq!(run.log["error"], "control plane refused the token (401): wrong, revoked or re-issued; install this node's current token");
     assert_eq!(run.log["http_status"], 401);
     assert_eq!(run.log["attempts"], 1);
     assert_eq!(run.log["detail"], "unauthorized: missing or wrong Bearer token");
@@ -382,4 +383,120 @@ fn env_overrides_reach_node_id_and_key_file() {
     assert_eq!(req.headers["authorization"], "Bearer another-key-value");
     let body: Value = serde_json::from_str(&req.body).unwrap();
     assert_eq!(body["node_id"], "override-node");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The node token, the config file's ownership and mode, and the loopback rule.
+
+const TOKEN: &str = "cpn1.it-node-01.3.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+impl Node {
+    /// A node migrated to its push token: `token_file` instead of the deprecated `api_key_file`.
+    fn with_token(extra_config: &str) -> Node {
+        let node = Node::new(extra_config);
+        let token = node.dir.join("node-token");
+        fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = node.dir.join("agent.conf");
+        let text = fs::read_to_string(&conf).unwrap();
+        let old = format!("api_key_file = {}", node.key_file().display());
+        assert!(text.contains(&old));
+        fs::write(&conf, text.replace(&old, &format!("token_file = {}", token.display()))).unwrap();
+        node
+    }
+}
+
+#[test]
+fn the_node_token_is_the_bearer_credential_and_never_printed() {
+    let server = Server::start(&[(200, r#"{"node_id":"it-node-01"}"#)]);
+    let run = Node::with_token("").run(&server.url(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(server.requests()[0].headers["authorization"], format!("Bearer {TOKEN}"));
+    assert!(run.log.get("warnings").is_none(), "a migrated config warns about nothing: {}", run.stdout);
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
+}
+
+#[test]
+fn the_old_key_file_setting_still_works_and_warns() {
+    let server = Server::start(&[(200, "{}")]);
+    let run = Node::new("").run(&server.url(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(server.requests()[0].headers["authorization"], format!("Bearer {KEY}"));
+    let warnings = run.log["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("api_key_file (or CP_AGENT_KEY_FILE) is deprecated")), "{}", run.stdout);
+}
+
+#[test]
+fn a_403_names_the_node_and_is_not_retried() {
+    let server = Server::start(&[(403, r#"{"error":{"code":"forbidden","message":"this credential may not do that"}}"#)]);
+    let run = Node::with_token("").run(&server.url(), &[]);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!((run.log["http_status"].as_u64(), run.log["error_kind"].as_str()), (Some(403), Some("rejected")));
+    assert!(run.log["error"].as_str().unwrap().contains("not node_id it-node-01's"), "{}", run.stdout);
+}
+
+/// Exit 2 (config), nothing measured or sent, whatever the token file's state.
+fn refused_config(node: &Node, server: &Server, needle: &str) {
+    let run = node.run(&server.url(), &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(run.log["error_kind"], "config", "{}", run.stdout);
+    assert!(run.log["error"].as_str().unwrap().contains(needle), "{}", run.stdout);
+    assert!(server.requests().is_empty(), "a refused config sent something");
+    // The flag for the token file does not cover the config.
+    let run = node.run(&server.url(), &["--insecure-key-file-permissions"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_config_file_others_can_write_is_refused_with_exit_2() {
+    let server = Server::start(&[(200, "{}")]);
+    let node = Node::with_token("");
+    let conf = node.dir.join("agent.conf");
+    for mode in [0o664, 0o666, 0o646, 0o620] {
+        fs::set_permissions(&conf, fs::Permissions::from_mode(mode)).unwrap();
+        refused_config(&node, &server, &format!("has mode {mode:04o}; group and others must not write it"));
+    }
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(node.run(&server.url(), &[]).code, 0, "0644 is fine: the config holds no secret");
+}
+
+#[test]
+fn a_config_file_owned_by_another_account_is_refused_with_exit_2() {
+    // SAFETY: plain syscalls on a file this test created.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: changing a file's owner needs root");
+        return;
+    }
+    let server = Server::start(&[(200, "{}")]);
+    let node = Node::with_token("");
+    let conf = node.dir.join("agent.conf");
+    std::os::unix::fs::chown(&conf, Some(33), Some(33)).unwrap();
+    refused_config(&node, &server, "is owned by uid 33; it must belong to root");
+}
+
+#[test]
+fn plain_http_goes_only_to_a_loopback_host() {
+    let server = Server::start(&[(200, "{}")]);
+    let node = Node::with_token("");
+    for url in [
+        "http://127.evil.example:1",
+        "http://127.0.0.1.evil.example:1",
+        "http://localhost.evil.example:1",
+        "http://127.0.0.1@evil.example:1",
+        "http://10.0.0.1:1",
+    ] {
+        let run = node.run(url, &[]);
+        assert_eq!(run.code, 2, "{url}: {}", run.stdout);
+        assert!(run.log["error"].as_str().unwrap().contains("must be https://"), "{url}: {}", run.stdout);
+    }
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    for host in ["127.0.0.1", "localhost", "[::1]"] {
+        if host == "[::1]" && std::net::TcpListener::bind("[::1]:0").is_err() {
+            continue;
+        }
+        let run = node.run(&format!("http://{host}:{port}"), &["--dry-run"]);
+        assert_eq!(run.code, 0, "{host}: {}", run.stdout);
+    }
 }

@@ -17,6 +17,10 @@ pub type Setting<T> = Result<T, ApiError>;
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -33,6 +37,8 @@ pub struct Config {
     pub environment: Setting<Environment>,
     /// `None` when unset: auth then refuses every call (see `auth::authorize`).
     pub internal_api_key: Option<Secret>,
+    /// `INTERNAL_API_KEY_PREVIOUS`: also accepted as the admin key while set (a rotation).
+    pub internal_api_key_previous: Option<Secret>,
     /// `SKIP_INTERNAL_API_AUTH` was set to a true value (honoured only in development).
     pub skip_auth_requested: bool,
     pub github_token: Setting<Secret>,
@@ -58,10 +64,11 @@ impl Config {
         Config {
             environment: with_default(get("ENVIRONMENT"), "ENVIRONMENT", Environment::Production, |v| Environment::parse("ENVIRONMENT", v).ok()),
             internal_api_key: get("INTERNAL_API_KEY").map(Secret),
+            internal_api_key_previous: get("INTERNAL_API_KEY_PREVIOUS").map(Secret),
             skip_auth_requested: crate::auth::skip_requested(get("SKIP_INTERNAL_API_AUTH").as_deref()),
             github_token: required(get("GITHUB_TOKEN"), "GITHUB_TOKEN", |v| Some(Secret(v.to_string()))),
             github_dispatch_url: required(get("GITHUB_WORKFLOW_DISPATCH_URL"), "GITHUB_WORKFLOW_DISPATCH_URL", |v| {
-                (v.starts_with("https://") || v.starts_with("http://")).then(|| v.to_string())
+                crate::url_rule::https_or_loopback(v).then(|| v.to_string())
             }),
             github_ref: with_default(get("GITHUB_REF"), "GITHUB_REF", "main".to_string(), |v| (!v.contains(char::is_whitespace)).then(|| v.to_string())),
             policy: with_default(get("PLACEMENT_POLICY"), "PLACEMENT_POLICY", Policy::UnifiedV1, |v| Policy::parse("PLACEMENT_POLICY", v).ok()),
@@ -155,7 +162,7 @@ mod tests {
             ("DEFAULT_REGION", "ap"),
             ("ENVIRONMENT", "staging"),
             ("METRICS_STALE_AFTER_SECONDS", "0"),
-            ("GITHUB_WORKFLOW_DISPATCH_URL", "ftp://x"),
+            ("GITHUB_WORKFLOW_DISPATCH_URL", "http://api.github.com/repos/o/r/actions/workflows/w/dispatches"),
         ]);
         assert_eq!(c.memory_pct_max.unwrap_err(), ApiError::Misconfigured { setting: "PLACEMENT_MEMORY_PCT_MAX" });
         assert!(c.disk_pct_max.is_err() && c.policy.is_err() && c.default_region.is_err());
@@ -166,9 +173,22 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug_output() {
-        let c = config(&[("INTERNAL_API_KEY", "topsecret"), ("GITHUB_TOKEN", "ghp_abc")]);
+        let c = config(&[("INTERNAL_API_KEY", "topsecret"), ("INTERNAL_API_KEY_PREVIOUS", "oldsecret"), ("GITHUB_TOKEN", "ghp_abc")]);
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("topsecret") && !dbg.contains("ghp_abc"), "{dbg}");
+        assert!(!dbg.contains("topsecret") && !dbg.contains("oldsecret") && !dbg.contains("ghp_abc"), "{dbg}");
+        assert_eq!(c.internal_api_key_previous.as_ref().map(Secret::expose), Some("oldsecret"));
+        assert!(config(&[("INTERNAL_API_KEY_PREVIOUS", "  ")]).internal_api_key_previous.is_none());
+    }
+
+    #[test]
+    fn the_dispatch_url_is_https_or_plain_http_to_this_machine() {
+        let url = |v: &str| config(&[("GITHUB_WORKFLOW_DISPATCH_URL", v)]).github_dispatch_url;
+        for ok in ["https://api.github.com/repos/o/r/actions/workflows/p.yml/dispatches", "http://127.0.0.1:9999/x", "http://localhost/x"] {
+            assert_eq!(url(ok).as_deref(), Ok(ok));
+        }
+        for bad in ["http://api.github.com/x", "http://127.evil.example/x", "ftp://x", "api.github.com"] {
+            assert_eq!(url(bad).unwrap_err(), ApiError::Misconfigured { setting: "GITHUB_WORKFLOW_DISPATCH_URL" }, "{bad}");
+        }
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub enum ApiError {
     /// Missing or wrong credentials (401). Never says which.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A valid credential that does not cover this request (403): a node token outside its
+    /// node's metrics push.
+    #[error("this credential may not do that: a node token only pushes its own node's metrics")]
+    Forbidden,
     /// Unknown route or resource (404).
     #[error("{message}")]
     NotFound { message: String },
@@ -65,6 +69,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => 400,
             ApiError::Unauthorized => 401,
+            ApiError::Forbidden => 403,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict { .. } => 409,
@@ -79,6 +84,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
@@ -139,6 +145,7 @@ mod tests {
         let cases: &[(ApiError, u16)] = &[
             (ApiError::bad_field("x", "m"), 400),
             (ApiError::Unauthorized, 401),
+            (ApiError::Forbidden, 403),
             (ApiError::not_found("m"), 404),
             (ApiError::MethodNotAllowed { allow: "GET" }, 405),
             (ApiError::conflict("c", "m"), 409),

@@ -16,9 +16,11 @@ pub mod provision;
 pub mod routes;
 pub mod time;
 pub mod trace_events;
+pub mod url_rule;
 
 pub use error::ApiError;
 pub mod message;
+pub mod node_token;
 pub mod placement;
 pub mod prometheus;
 pub mod retry;

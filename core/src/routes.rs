@@ -25,6 +25,8 @@ pub enum Route {
     Ui,
     UiScript,
     UiStyle,
+    NodeTokenIssue(String),
+    NodeTokenRevoke(String),
 }
 
 /// Every route as (method, path pattern), in the OpenAPI document's notation.
@@ -46,6 +48,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/ui"),
     ("GET", "/ui/app.js"),
     ("GET", "/ui/app.css"),
+    ("POST", "/internal/nodes/{node_id}/token"),
+    ("DELETE", "/internal/nodes/{node_id}/token"),
 ];
 
 impl Route {
@@ -100,6 +104,14 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, ApiError> {
         ["ui"] => ("GET", (method == "GET").then_some(Route::Ui)),
         ["ui", "app.js"] => ("GET", (method == "GET").then_some(Route::UiScript)),
         ["ui", "app.css"] => ("GET", (method == "GET").then_some(Route::UiStyle)),
+        ["internal", "nodes", id, "token"] if !id.is_empty() => (
+            "POST, DELETE",
+            match method {
+                "POST" => Some(Route::NodeTokenIssue(param(id)?)),
+                "DELETE" => Some(Route::NodeTokenRevoke(param(id)?)),
+                _ => None,
+            },
+        ),
         _ => return Err(ApiError::not_found("no such route")),
     };
     route.ok_or(ApiError::MethodNotAllowed { allow })
@@ -157,6 +169,9 @@ mod tests {
         assert_eq!(match_route("POST", "/health").unwrap_err().status(), 405);
         assert_eq!(match_route("GET", "/internal/server-metrics").unwrap_err().status(), 405);
         assert_eq!(match_route("PATCH", "/internal/nodes/x").unwrap_err().status(), 405);
+        assert_eq!(match_route("GET", "/internal/nodes/x/token").unwrap_err(), ApiError::MethodNotAllowed { allow: "POST, DELETE" });
+        assert_eq!(match_route("POST", "/internal/nodes/x/token").unwrap(), Route::NodeTokenIssue("x".into()));
+        assert_eq!(match_route("DELETE", "/internal/nodes/x/token").unwrap(), Route::NodeTokenRevoke("x".into()));
         for m in ["PROPFIND", "QUERY", "get", "HEAD"] {
             assert_eq!(match_route(m, "/internal/nodes/x").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET, DELETE" }, "{m}");
         }

@@ -3,10 +3,14 @@
 # Env in:  CONTROL_PLANE_URL, INTERNAL_API_KEY, NODE_ID, REGION, HOST (required);
 #          JOB_ID, TENANT_ID, STACK (become labels job_id, tenant_id, stack when set);
 #          PROVIDER_SERVER_ID (optional, the Hetzner server id); TRACE_ID (trace events).
-# Outputs: node_id=<NODE_ID>, host=<HOST>.
+#          NODE_TOKEN_FILE (optional): when set, the node's push token is issued
+#          (POST /internal/nodes/:id/token, which revokes any earlier one) and written there,
+#          mode 0600, for install-node-token.sh to deliver; it is never printed.
+# Outputs: node_id=<NODE_ID>, host=<HOST>, token_version=<N> (only when a token was issued).
 # Exit:    0 registered (201 created, or 200 when the same server was registered before, e.g.
 #          a re-run); 1 refused, unreachable, NODE_ID already names a node at another host (a
-#          node id collision: nothing is overwritten), or HOST is already another node.
+#          node id collision: nothing is overwritten), HOST is already another node, or the
+#          token could not be issued or written.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -49,4 +53,21 @@ esac
 
 emit_output node_id "$NODE_ID"
 emit_output host "$HOST"
+
+# The node's push token (least privilege: the agent never holds INTERNAL_API_KEY). Written with a
+# private umask, then the body is dropped; on GitHub it is also masked in case anything echoes it.
+if [[ -n ${NODE_TOKEN_FILE:-} ]]; then
+  cp_request POST "$path/token" || die "issuing the push token of node $NODE_ID failed: $(cp_error)"
+  token=$(jq -r '.token // empty' <<<"$CP_BODY")
+  version=$(jq -r '.token_version // empty' <<<"$CP_BODY")
+  CP_BODY=
+  [[ $token == cpn1.* && -n $version ]] || die "the control plane answered no token for node $NODE_ID"
+  if [[ ${GITHUB_ACTIONS:-} == true ]]; then
+    printf '::add-mask::%s\n' "$token"
+  fi
+  (umask 077 && printf '%s\n' "$token" >"$NODE_TOKEN_FILE") || die "cannot write the node token to $NODE_TOKEN_FILE"
+  token=
+  log "push token version $version issued for node $NODE_ID (in $NODE_TOKEN_FILE, not printed)"
+  emit_output token_version "$version"
+fi
 trace_event workflow.node_registered ok "$(json_obj node_id="$NODE_ID" host="$HOST" region="$REGION" http_status="$CP_STATUS")"

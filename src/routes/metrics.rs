@@ -2,12 +2,15 @@
 
 use crate::ctx::{Ctx, Reply};
 use crate::db::{self, int, opt_num, text};
+use cp_core::auth::permit_metrics_for;
 use cp_core::nodes::MetricsPush;
 use cp_core::time::format_rfc3339;
 use cp_core::ApiError;
 
 pub async fn push(ctx: &mut Ctx, body: &[u8]) -> Result<Reply, ApiError> {
     let p = MetricsPush::parse(body)?;
+    // A node token pushes only for its own node (403 before anything is written).
+    permit_metrics_for(ctx.principal.as_ref().ok_or(ApiError::Unauthorized)?, &p.node_id)?;
     let d1 = db::database(&ctx.env)?;
     let id = p.node_id.as_str();
     let values =

@@ -4,6 +4,7 @@
 
 pub mod jobs;
 pub mod metrics;
+pub mod node_tokens;
 pub mod nodes;
 pub mod placement;
 pub mod prometheus;
@@ -40,6 +41,8 @@ pub async fn serve(req: &mut Request, ctx: &mut Ctx, route: Route) -> Result<Rep
         Route::Ui => ui::page(ctx),
         Route::UiScript => Ok(ui::script()),
         Route::UiStyle => Ok(ui::style()),
+        Route::NodeTokenIssue(id) => node_tokens::issue(ctx, &id, &read_body(req).await?).await,
+        Route::NodeTokenRevoke(id) => node_tokens::revoke(ctx, &id).await,
     }
 }
 

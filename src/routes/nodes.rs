@@ -132,16 +132,17 @@ pub async fn delete(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
     // the delete cannot be orphaned: the batch is one transaction.
     let guard = "NOT EXISTS (SELECT 1 FROM provision_jobs WHERE target_server_id = ?1 AND status IN ('pending', 'dispatched'))";
     let stmts = vec![
+        crate::node_tokens::delete_with_node(&d1, &id, guard)?,
         db::stmt(&d1, &format!("DELETE FROM server_metrics_snapshots WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
         db::stmt(&d1, &format!("DELETE FROM server_metrics WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
         db::stmt(&d1, &format!("DELETE FROM nodes WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
         db::stmt(&d1, "SELECT COUNT(*) AS n FROM nodes WHERE node_id = ?1", &[text(id.as_str())])?,
     ];
     let results = db::batch(&d1, stmts, "delete node").await?;
-    if db::changes(&results[2])? > 0 {
+    if db::changes(&results[3])? > 0 {
         return Reply::json(200, &serde_json::json!({ "node_id": id, "deleted": true }));
     }
-    let still_there = any_row(&results[3])?;
+    let still_there = any_row(&results[4])?;
     if still_there {
         Err(ApiError::conflict("node_has_active_jobs", format!("node {id} has pending or dispatched provision jobs")))
     } else {

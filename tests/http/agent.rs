@@ -22,6 +22,7 @@ pub fn suites() -> Vec<Suite> {
             ("agent_unregistered_node_exits_3", agent_unregistered_node),
             ("agent_refuses_a_group_readable_key_file", agent_key_file_permissions),
             ("agent_unreachable_control_plane_is_retried_then_exits_4", agent_unreachable),
+            ("agent_pushes_with_its_node_token_for_its_node_only", agent_node_token),
         ],
     }]
 }
@@ -157,7 +158,7 @@ fn agent_wrong_key(w: &mut Worker) {
     let (run, line) = agent(&dir, &config, &[], &[]);
     assert_eq!(run.code, 3, "{run}");
     assert_eq!((line["status"].as_str(), line["error_kind"].as_str(), line["http_status"].as_u64()), (Some("error"), Some("rejected"), Some(401)), "{line}");
-    assert!(line["error"].as_str().unwrap().contains("refused the API key"), "{line}");
+    assert!(line["error"].as_str().unwrap().contains("refused the token"), "{line}");
     assert_eq!(line["attempts"], 1, "a wrong key is not retried: {line}");
     assert!(!run.stdout.contains(wrong) && !run.stderr.contains(wrong), "the key was printed:\n{run}");
     assert_eq!(metrics_rows(w, node), 0, "a refused push stored something");
@@ -208,4 +209,47 @@ fn agent_unreachable(w: &mut Worker) {
     assert!(line["error"].as_str().unwrap().contains("unreachable after 3 attempts"), "{line}");
     assert!(started.elapsed() < Duration::from_secs(10), "small backoff settings must keep it short");
     assert_eq!(metrics_rows(w, node), 0);
+}
+
+/// A node migrated to its push token: `token_file` holds the token the admin issued.
+fn agent_node_token(w: &mut Worker) {
+    use crate::tokens::issue;
+    let node = "hz-sg-agent-tok";
+    register_node(w, node);
+    register_node(w, "hz-sg-agent-tok-other");
+    let (token, _) = issue(w, node);
+    let (dir, config) = agent_setup(w, "agent-token", node, "unused", 0o600, "max_attempts = 2\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n");
+    let token_file = dir.join("node-token");
+    fs::write(&token_file, format!("{token}\n")).unwrap();
+    fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600)).unwrap();
+    let text = fs::read_to_string(&config).unwrap();
+    let text: String = text.lines().filter(|l| !l.starts_with("api_key_file")).map(|l| format!("{l}\n")).collect();
+    fs::write(&config, format!("{text}token_file = {}\n", token_file.display())).unwrap();
+
+    let (run, line) = agent(&dir, &config, &[], &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!((line["status"].as_str(), line["http_status"].as_u64()), (Some("ok"), Some(200)), "{line}");
+    assert!(line.get("warnings").is_none(), "{line}");
+    assert!(!run.stdout.contains(&token) && !run.stderr.contains(&token), "the token was printed:\n{run}");
+    assert_eq!(w.get(&format!("/internal/nodes/{node}")).json()["metrics"]["tenant_count"], 3);
+
+    // The same token for another node: 403, exit 3, not retried, nothing stored for it.
+    let (run, line) = agent(&dir, &config, &[], &[("CP_AGENT_NODE_ID", "hz-sg-agent-tok-other".to_string())]);
+    assert_eq!(run.code, 3, "{run}");
+    assert_eq!((line["http_status"].as_u64(), line["attempts"].as_u64()), (Some(403), Some(1)), "{line}");
+    assert_eq!(metrics_rows(w, "hz-sg-agent-tok-other"), 0);
+
+    // Revoked: 401, exit 3.
+    assert_eq!(w.delete(&format!("/internal/nodes/{node}/token")).status, 200);
+    let (run, line) = agent(&dir, &config, &[], &[]);
+    assert_eq!(run.code, 3, "{run}");
+    assert_eq!(line["http_status"], 401, "{line}");
+    assert!(line["error"].as_str().unwrap().contains("revoked or re-issued"), "{line}");
+
+    // A config others can write is refused before anything is sent.
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o666)).unwrap();
+    let before = metrics_rows(w, node);
+    let (run, line) = agent(&dir, &config, &[], &[]);
+    assert_eq!((run.code, line["error_kind"].as_str()), (2, Some("config")), "{run}");
+    assert_eq!(metrics_rows(w, node), before);
 }

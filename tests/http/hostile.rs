@@ -19,10 +19,14 @@ pub fn suites() -> Vec<Suite> {
     vec![Suite {
         name: "hostile",
         vars: vec![],
-        cases: vec![
-            ("malformed_requests_on_every_route_get_4xx_json_and_change_nothing", malformed_requests_change_nothing),
-            ("sql_looking_values_round_trip_byte_for_byte", sql_looking_values_round_trip),
-        ],
+        cases: {
+            let mut cases: Vec<crate::Case> = vec![("malformed_requests_on_every_route_get_4xx_json_and_change_nothing", malformed_requests_change_nothing)];
+            // Before the case that enqueues a job: the consumer's retries of it change D1 under
+            // a "nothing changed" check.
+            cases.extend(crate::hostile_tokens::cases());
+            cases.push(("sql_looking_values_round_trip_byte_for_byte", sql_looking_values_round_trip));
+            cases
+        },
     }]
 }
 

@@ -12,6 +12,7 @@ mod fake_hetzner;
 mod foundation;
 mod harness;
 mod hostile;
+mod hostile_tokens;
 mod load;
 mod pipeline;
 mod placement;
@@ -21,8 +22,10 @@ mod schema_doc;
 mod schema_gen;
 mod sidecar;
 mod support;
+mod tokens;
 mod ui;
 mod workflow;
+mod workflow_tokens;
 
 use harness::Worker;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -54,6 +57,7 @@ fn main() {
         ui::suites(),
         deploy::suites(),
         sidecar::suites(),
+        tokens::suites(),
     ];
     let suites: Vec<Suite> = all
         .into_iter()

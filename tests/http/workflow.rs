@@ -2,7 +2,7 @@
 //! - its step scripts (`scripts/workflow/provision.sh` runs them in the order of
 //!   provision-tenant.yml), with a stub `pulumi` first on PATH for the new-server path;
 //! - the stack-name table shared by the bash port and the Rust core (and the Worker's answer);
-//! - the workflow lint (actionlint + shellcheck + the stack-name table).
+//! - the workflow lint (a current actionlint with shellcheck + the stack-name table).
 //!
 //! `/complete` only moves a `dispatched` job, so each workflow case inserts its job row as
 //! `dispatched` (the enqueue/dispatch pipeline is tested in pipeline.rs).
@@ -33,6 +33,7 @@ pub fn suites() -> Vec<Suite> {
             ("workflow_duplicate_run_of_a_finished_job_does_nothing", workflow_duplicate_run),
             ("stack_names_agree_in_bash_and_in_the_worker", stack_names_agree),
             ("workflow_lint_is_clean_and_catches_a_broken_workflow", workflow_lint),
+            ("workflow_delivers_the_node_token_over_ssh_or_revokes_it", crate::workflow_tokens::delivers_the_node_token_or_revokes_it),
         ],
     }]
 }
@@ -280,9 +281,25 @@ fn workflow_create_path(w: &mut Worker) {
     };
     let node = "hz-sg-5e6f7a8b";
     assert_eq!(w.get(&format!("/internal/nodes/{node}")).status, 404);
-    let (run, log, infra) = provision_new_server(w, &j, "create", false);
+    insert_dispatched(w, &j);
+    let dir = scratch(w, "create");
+    let (bin, log) = stub_pulumi(&dir, false);
+    let infra = pulumi_project(&dir);
+    let token_file = dir.join("node-token");
+    let env = [("PULUMI_DIR", infra.display().to_string()), ("NODE_TOKEN_FILE", token_file.display().to_string())];
+    let run = provision(w, &dir, &inputs(&j, true), &env, Some(&bin));
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(output_lines(&run), [format!("node_id={node}").as_str(), "host=203.0.113.10", "status=succeeded"], "{run}");
+
+    // The register step issued the new node's push token into a private file, printing nothing
+    // of it; the token pushes for this node (and only it).
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert!(token.starts_with(&format!("cpn1.{node}.1.")), "{token}");
+    assert!(!run.stdout.contains(&token) && !run.stderr.contains(&token), "the token was printed:\n{run}");
+    assert_eq!(crate::tokens::push_as(w, &crate::tokens::bearer(&token), node).status, 200);
+    assert_eq!(crate::tokens::push_as(w, &crate::tokens::bearer(&token), "hz-sg-1").status, 403);
 
     // The new server is a registered node, labelled with what made it.
     let r = w.get(&format!("/internal/nodes/{node}"));
@@ -601,7 +618,7 @@ fn workflow_lint(w: &mut Worker) {
     let dir = scratch(w, "lint");
     let mut cmd = Command::new("bash");
     cmd.arg("scripts/lint-workflows.sh").current_dir(repo());
-    clean(&mut cmd, path_with(Some(&repo().join("node_modules/.bin"))));
+    clean(&mut cmd, path_with(None));
     let run = run_cmd(cmd, &dir, "lint", LINT_LIMIT);
     assert_eq!(run.code, 0, "{run}");
     let all = format!("{}\n{}", run.stdout, run.stderr);
@@ -621,15 +638,23 @@ fn workflow_lint(w: &mut Worker) {
         "if: steps.no_such_step.outputs.create_new_server == 'false'",
         1,
     );
+    // A node20 action (the runtime GitHub removes) and a shell bug that only shellcheck sees.
+    let bad = bad.replacen("actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1", "actions/checkout@v4", 1).replacen(
+        "        run: bash scripts/workflow/check-job.sh",
+        "        run: cd $RUNNER_TEMP && bash scripts/workflow/check-job.sh",
+        1,
+    );
     let file = dir.join("broken-provision.yml");
     fs::write(&file, bad).unwrap();
-    let mut cmd = Command::new("node");
-    cmd.arg("scripts/actionlint.js").arg(&file).current_dir(repo());
+    let mut cmd = Command::new("bash");
+    cmd.arg("scripts/actionlint.sh").arg(&file).current_dir(repo());
     clean(&mut cmd, path_with(None));
     let broken = run_cmd(cmd, &dir, "lint-broken", LINT_LIMIT);
     assert_eq!(broken.code, 1, "{broken}");
     let all = format!("{}\n{}", broken.stdout, broken.stderr);
     assert!(all.contains("[injection]"), "{broken}");
     assert!(all.contains("no_such_step"), "{broken}");
+    assert!(all.contains("\"node20\" is deprecated") && all.contains("actions/checkout@v4"), "a current actionlint flags node20: {broken}");
+    assert!(all.contains("SC2086"), "shellcheck ran on the run: blocks: {broken}");
     assert!(!all.contains(", 0 problems"), "{broken}");
 }
