@@ -21,6 +21,10 @@ pub enum Route {
     EnqueueProvision(String),
     JobGet(String),
     JobComplete(String),
+    JobStart(String),
+    JobList,
+    JobCancel(String),
+    JobRetry(String),
 }
 
 /// Every route as (method, path pattern), in the OpenAPI document's notation.
@@ -38,6 +42,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/internal/tenants/{tenant_id}/enqueue-provision"),
     ("GET", "/internal/provision-jobs/{job_id}"),
     ("POST", "/internal/provision-jobs/{job_id}/complete"),
+    ("POST", "/internal/provision-jobs/{job_id}/start"),
+    ("GET", "/internal/provision-jobs"),
+    ("POST", "/internal/provision-jobs/{job_id}/cancel"),
+    ("POST", "/internal/provision-jobs/{job_id}/retry"),
 ];
 
 impl Route {
@@ -87,6 +95,15 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, ApiError> {
         ["internal", "provision-jobs", id] if !id.is_empty() => ("GET", if method == "GET" { Some(Route::JobGet(param(id)?)) } else { None }),
         ["internal", "provision-jobs", id, "complete"] if !id.is_empty() => {
             ("POST", if method == "POST" { Some(Route::JobComplete(param(id)?)) } else { None })
+        }
+        ["internal", "provision-jobs"] => ("GET", (method == "GET").then_some(Route::JobList)),
+        ["internal", "provision-jobs", id, action @ ("start" | "cancel" | "retry")] if !id.is_empty() => {
+            let route = match *action {
+                "start" => Route::JobStart(param(id)?),
+                "cancel" => Route::JobCancel(param(id)?),
+                _ => Route::JobRetry(param(id)?),
+            };
+            ("POST", (method == "POST").then_some(route))
         }
         _ => return Err(ApiError::not_found("no such route")),
     };
@@ -138,13 +155,16 @@ mod tests {
 
     #[test]
     fn unknown_paths_404_and_wrong_methods_405() {
-        for p in ["/", "/internal", "/internal/", "/internal/nodes/", "/internal/nodes/a/b", "/healthz", "/internal/provision-jobs/j/cancel"] {
+        for p in ["/", "/internal", "/internal/", "/internal/nodes/", "/internal/nodes/a/b", "/healthz", "/internal/provision-jobs/j/pause"] {
             assert_eq!(match_route("GET", p).unwrap_err().status(), 404, "{p}");
         }
         assert_eq!(match_route("PUT", "/internal/nodes").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET, POST" });
         assert_eq!(match_route("POST", "/health").unwrap_err().status(), 405);
         assert_eq!(match_route("GET", "/internal/server-metrics").unwrap_err().status(), 405);
         assert_eq!(match_route("PATCH", "/internal/nodes/x").unwrap_err().status(), 405);
+        assert_eq!(match_route("GET", "/internal/provision-jobs/j/cancel").unwrap_err(), ApiError::MethodNotAllowed { allow: "POST" });
+        assert_eq!(match_route("POST", "/internal/provision-jobs").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET" });
+        assert_eq!(match_route("POST", "/internal/provision-jobs/j-1/retry").unwrap(), Route::JobRetry("j-1".into()));
         for m in ["PROPFIND", "QUERY", "get", "HEAD"] {
             assert_eq!(match_route(m, "/internal/nodes/x").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET, DELETE" }, "{m}");
         }
