@@ -5,16 +5,19 @@
 //! `cargo test --test http -- NAME` runs only the cases whose `suite::case` name contains NAME.
 
 mod agent;
+mod deadline;
 mod fake_github;
 mod foundation;
 mod harness;
 mod hostile;
+mod lifecycle;
 mod load;
 mod pipeline;
 mod placement;
 mod programs;
 mod support;
 mod workflow;
+mod workflow_runs;
 
 use harness::Worker;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,7 +36,17 @@ pub struct Suite {
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let all = [foundation::suites(), placement::suites(), pipeline::suites(), workflow::suites(), agent::suites(), hostile::suites(), load::suites()];
+    let all = [
+        foundation::suites(),
+        placement::suites(),
+        pipeline::suites(),
+        workflow::suites(),
+        agent::suites(),
+        hostile::suites(),
+        load::suites(),
+        lifecycle::suites(),
+        deadline::suites(),
+    ];
     let suites: Vec<Suite> = all
         .into_iter()
         .flatten()
