@@ -7,10 +7,14 @@ instead, so an enqueue can be seen reaching "GitHub" without a token or a real r
 
     python3 scripts/fake_github.py --port 8788 [--log FILE]
 
-Like GitHub: 204 on success, 403 without a User-Agent, 400 for a body that is not JSON, 422
-without `ref` or an `inputs` object. Each dispatch is printed as one JSON line (Authorization as
-`Bearer ***`, never the token); `GET /__requests` lists them, `DELETE /__requests` clears them,
-`GET /health` is 200. Python 3 standard library only; binds 127.0.0.1.
+Like GitHub: a dispatch with `"return_run_details": true` is answered 200 with
+`{workflow_run_id, run_url, html_url}` (a new run id each time), without it 204; 403 without a
+User-Agent, 400 for a body that is not JSON, 422 without `ref` or an `inputs` object. The runs
+API answers too: `GET .../actions/runs/{id}` shows a run it created as `in_progress` (404 for
+any other), `POST .../actions/runs/{id}/cancel` answers 202 and marks it `completed/cancelled`.
+Each request is printed as one JSON line (Authorization as `Bearer ***`, never the token);
+`GET /__requests` lists them, `DELETE /__requests` clears them, `GET /health` is 200. Python 3
+standard library only; binds 127.0.0.1.
 """
 
 import argparse
@@ -21,7 +25,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-DISPATCH_PATH = re.compile(r"^/repos/[^/]+/[^/]+/actions/workflows/[^/]+/dispatches$")
+DISPATCH_PATH = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/workflows/[^/]+/dispatches$")
+RUN_PATH = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/runs/([0-9]{1,20})(/cancel)?$")
 DOCS = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
 MAX_BODY = 1 << 20
 LOGGED_HEADERS = ("User-Agent", "Accept", "X-GitHub-Api-Version")
@@ -29,6 +34,8 @@ FORBIDDEN_NO_UA = ("Request forbidden by administrative rules. "
                    "Please make sure your request has a User-Agent header.")
 
 received = []
+runs = {}  # run id -> {"status", "conclusion"}
+next_run = [7000000001]
 lock = threading.Lock()
 log_file = None
 
@@ -59,12 +66,37 @@ class Handler(BaseHTTPRequestHandler):
     def error(self, status, message):
         self.reply(status, {"message": message, "documentation_url": DOCS, "status": str(status)})
 
+    def record(self, body):
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "method": self.command,
+            "path": self.path,
+            "headers": {**{h.lower(): self.headers.get(h) for h in LOGGED_HEADERS},
+                        "authorization": redacted_auth(self.headers.get("Authorization"))},
+            "body": body,
+        }
+        line = json.dumps(entry)
+        with lock:
+            received.append(entry)
+            print(line, flush=True)
+            if log_file:
+                with open(log_file, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+
     def do_GET(self):
+        run = RUN_PATH.match(self.path)
         if self.path == "/health":
             self.reply(200, {"ok": True})
         elif self.path == "/__requests":
             with lock:
                 self.reply(200, list(received))
+        elif run and not run.group(4):
+            self.record(None)
+            with lock:
+                state = runs.get(run.group(3))
+            if state is None:
+                return self.error(404, "Not Found")
+            self.reply(200, {"id": int(run.group(3)), **state})
         else:
             self.error(404, "Not Found")
 
@@ -84,7 +116,18 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body is left unread
             return self.error(*((413, "Payload Too Large") if length > 0 else (400, "Bad Content-Length")))
         raw = self.rfile.read(length)
-        if not DISPATCH_PATH.match(self.path):
+        run = RUN_PATH.match(self.path)
+        if run and run.group(4):
+            self.record(None)
+            with lock:
+                state = runs.get(run.group(3))
+                if state is not None and state["status"] != "completed":
+                    state.update(status="completed", conclusion="cancelled")
+            if state is None:
+                return self.error(404, "Not Found")
+            return self.reply(202, {})
+        dispatch = DISPATCH_PATH.match(self.path)
+        if not dispatch:
             return self.error(404, "Not Found")
         if not self.headers.get("User-Agent"):
             return self.error(403, FORBIDDEN_NO_UA)
@@ -94,21 +137,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(400, "Problems parsing JSON")
         if not isinstance(body, dict) or "ref" not in body or not isinstance(body.get("inputs"), dict):
             return self.error(422, "Invalid request. \"ref\" and \"inputs\" are required.")
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "path": self.path,
-            "headers": {**{h.lower(): self.headers.get(h) for h in LOGGED_HEADERS},
-                        "authorization": redacted_auth(self.headers.get("Authorization"))},
-            "body": body,
-        }
-        line = json.dumps(entry)
+        self.record(body)
+        if body.get("return_run_details") is not True:
+            return self.reply(204)
         with lock:
-            received.append(entry)
-            print(line, flush=True)
-            if log_file:
-                with open(log_file, "a", encoding="utf-8") as f:
-                    f.write(line + "\n")
-        self.reply(204)
+            run_id = str(next_run[0])
+            next_run[0] += 1
+            runs[run_id] = {"status": "in_progress", "conclusion": None}
+        owner, repo = dispatch.group(1), dispatch.group(2)
+        self.reply(200, {
+            "workflow_run_id": int(run_id),
+            "run_url": f"http://127.0.0.1:{self.server.server_port}/repos/{owner}/{repo}/actions/runs/{run_id}",
+            "html_url": f"https://github.com/{owner}/{repo}/actions/runs/{run_id}",
+        })
 
 
 def main():

@@ -1,5 +1,5 @@
 //! Loading a region's fleet for placement: nodes, latest metrics and reservations in one query,
-//! however many nodes there are.
+//! however many nodes there are (the reservation count is the job store's `reserved_sql`).
 
 use crate::db::{self, text};
 use cp_core::domain::{NodeStatus, Region};
@@ -7,17 +7,6 @@ use cp_core::placement::{FleetNode, NodeMetrics};
 use cp_core::ApiError;
 use serde::Deserialize;
 use worker::D1Database;
-
-/// Jobs that hold a place on node `{node}` which its pushed `tenant_count` cannot include yet:
-/// pending or dispatched, or succeeded after the node's last push (`{pushed_at}`). Shared by the
-/// fleet query and the enqueue's capacity guard so both count the same way.
-pub fn reserved_sql(node: &str, pushed_at: &str) -> String {
-    format!(
-        "(SELECT COUNT(*) FROM provision_jobs j WHERE j.target_server_id = {node} \
-           AND (j.status IN ('pending', 'dispatched') \
-                OR (j.status = 'succeeded' AND j.completed_at > COALESCE({pushed_at}, 0))))"
-    )
-}
 
 /// One row, in the column order of the query (read as an array: the fleet can be 10,000 rows).
 #[derive(Deserialize)]
@@ -29,7 +18,7 @@ fn fleet_sql(filter: &str) -> String {
         "SELECT n.node_id, n.status, m.cpu_pct, m.memory_pct, m.disk_pct, m.tenant_count, \
            m.updated_at AS m_updated_at, {} AS reserved, n.region \
          FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id{filter}",
-        reserved_sql("n.node_id", "m.updated_at")
+        crate::job_store::reserved_sql("n.node_id", "m.updated_at")
     )
 }
 

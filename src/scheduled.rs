@@ -1,11 +1,13 @@
-//! The scheduled handler (every 5 minutes): the outbox sweep, snapshot retention, and the
-//! freshness alert of the metrics runbook (one log line naming every stale node). The parts run
-//! independently: a failing sweep must not stop retention or the alert.
+//! The scheduled handler (every 5 minutes): the outbox sweep, the job reconcile (stranded runs,
+//! pending jobs past the deadline), snapshot retention, and the freshness alert of the metrics
+//! runbook (one log line naming every stale node). The parts run independently: a failing sweep
+//! must not stop the reconcile, retention or the alert.
 
 use crate::ctx::{config_from_env, now_ms};
 use crate::db::{self, int};
 use crate::log_fields;
 use crate::outbox;
+use crate::reconcile;
 use cp_core::config::Config;
 use cp_core::nodes::is_stale;
 use cp_core::ApiError;
@@ -14,9 +16,9 @@ use serde_json::{json, Map, Value};
 use worker::{D1Database, Env};
 
 const DAY_MS: i64 = 86_400_000;
-/// A dispatched job whose workflow has not called back after this long is reported: the runner
-/// may have died before its `if: always()` step (the workflow's own limit is 60 minutes).
-const DISPATCH_OVERDUE_MS: i64 = 2 * 60 * 60 * 1000;
+/// Wall-clock time each job pass may take, so a large backlog cannot use up the handler's limit
+/// (what is left is taken up by the next run, five minutes later).
+const PASS_BUDGET_MS: i64 = 20_000;
 
 pub async fn run(env: &Env) {
     let config = config_from_env(env);
@@ -29,8 +31,12 @@ pub async fn run(env: &Env) {
             failed = true;
         }
         Ok(d1) => {
-            let parts =
-                [("outbox", sweep(env, &d1, now).await), ("retention", prune(&d1, &config, now).await), ("freshness", freshness(&d1, &config, now).await)];
+            let parts = [
+                ("outbox", sweep(env, &d1, &config, now).await),
+                ("reconcile", reconcile::run(env, &config, now, now_ms() + PASS_BUDGET_MS).await),
+                ("retention", prune(&d1, &config, now).await),
+                ("freshness", freshness(&d1, &config, now).await),
+            ];
             for (part, result) in parts {
                 match result {
                     Ok(values) => fields.extend(values),
@@ -43,9 +49,10 @@ pub async fn run(env: &Env) {
         }
     }
     let stale = fields.get("stale_nodes").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let job_errors = fields.contains_key("sweep_errors") || fields.contains_key("reconcile_errors");
     let level = if failed {
         "error"
-    } else if stale {
+    } else if stale || job_errors {
         "warn"
     } else {
         "info"
@@ -53,9 +60,14 @@ pub async fn run(env: &Env) {
     crate::log::line(level, "scheduled", fields);
 }
 
-async fn sweep(env: &Env, d1: &D1Database, now: i64) -> Result<Map<String, Value>, ApiError> {
-    let (overdue, resent) = outbox::sweep(env, d1, now).await?;
-    Ok(log_fields!("overdue_jobs" => overdue, "resent_jobs" => resent))
+async fn sweep(env: &Env, d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
+    let policy = config.retry_policy.clone().unwrap_or_default();
+    let s = outbox::sweep(env, d1, now, &policy, now_ms() + PASS_BUDGET_MS).await?;
+    let mut m = log_fields!("overdue_jobs" => s.overdue, "resent_jobs" => s.resent);
+    if !s.errors.is_empty() {
+        m.insert("sweep_errors".into(), json!(s.errors));
+    }
+    Ok(m)
 }
 
 async fn prune(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
@@ -64,8 +76,7 @@ async fn prune(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String,
     Ok(log_fields!("snapshots_pruned" => pruned))
 }
 
-/// Stale nodes (every status: a draining node that stopped pushing is still worth knowing about)
-/// and dispatched jobs whose workflow never called back.
+/// Stale nodes (every status: a draining node that stopped pushing is still worth knowing about).
 async fn freshness(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
     let stale_after_s = config.stale_after_s.clone()?;
     #[derive(Deserialize)]
@@ -77,21 +88,7 @@ async fn freshness(d1: &D1Database, config: &Config, now: i64) -> Result<Map<Str
     .await?;
     let stale: Vec<String> =
         rows.into_iter().filter(|Freshness(_, updated)| updated.is_none_or(|u| is_stale(now, u as i64, stale_after_s))).map(|Freshness(id, _)| id).collect();
-    // A one-column row is a 1-tuple (a newtype struct would expect a bare string, not an array).
-    let unfinished: Vec<String> = db::raw::<(String,)>(
-        db::stmt(
-            d1,
-            "SELECT job_id FROM provision_jobs WHERE status = 'dispatched' AND dispatched_at < ?1 ORDER BY dispatched_at LIMIT 100",
-            &[int(now - DISPATCH_OVERDUE_MS)],
-        )?,
-        "unfinished jobs",
-    )
-    .await?
-    .into_iter()
-    .map(|(id,)| id)
-    .collect();
     let mut m = Map::new();
     m.insert("stale_nodes".into(), json!(stale));
-    m.insert("dispatched_without_callback".into(), json!(unfinished));
     Ok(m)
 }

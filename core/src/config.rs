@@ -52,9 +52,13 @@ pub struct Config {
     pub default_region: Setting<Region>,
     pub tenant_base_domain: Setting<String>,
     pub snapshot_retention_days: Setting<u32>,
-    /// The dispatcher's backoff (`DISPATCH_RETRY_BASE_SECONDS`, default 2, and
-    /// `DISPATCH_RETRY_MAX_SECONDS`, default 300); tests shorten it.
+    /// The dispatcher's backoff and deadline (`DISPATCH_RETRY_BASE_SECONDS`, default 30,
+    /// `DISPATCH_RETRY_MAX_SECONDS`, default 600, `DISPATCH_DEADLINE_SECONDS`, default 21600);
+    /// tests shorten them.
     pub retry_policy: Setting<RetryPolicy>,
+    /// `JOB_RUN_TIMEOUT_SECONDS` (default 5400): a dispatched or running job without a completion
+    /// for this long is reconciled against GitHub.
+    pub job_run_timeout_s: Setting<u32>,
 }
 
 impl Config {
@@ -83,7 +87,10 @@ impl Config {
                 crate::ids::is_dns_name(v).then(|| v.to_ascii_lowercase())
             }),
             snapshot_retention_days: with_default(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 30, |v| v.parse().ok()),
-            retry_policy: retry_policy(get("DISPATCH_RETRY_BASE_SECONDS"), get("DISPATCH_RETRY_MAX_SECONDS")),
+            retry_policy: retry_policy(get("DISPATCH_RETRY_BASE_SECONDS"), get("DISPATCH_RETRY_MAX_SECONDS"), get("DISPATCH_DEADLINE_SECONDS")),
+            job_run_timeout_s: with_default(get("JOB_RUN_TIMEOUT_SECONDS"), "JOB_RUN_TIMEOUT_SECONDS", 5400, |v| {
+                v.parse().ok().filter(|n| (1..=604_800).contains(n))
+            }),
         }
     }
 
@@ -103,12 +110,15 @@ impl Config {
     }
 }
 
-fn retry_policy(base: Option<String>, max: Option<String>) -> Setting<RetryPolicy> {
+fn retry_policy(base: Option<String>, max: Option<String>, deadline: Option<String>) -> Setting<RetryPolicy> {
     let defaults = RetryPolicy::default();
     let seconds = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=43_200).contains(n));
     let base_delay_seconds = with_default(base, "DISPATCH_RETRY_BASE_SECONDS", defaults.base_delay_seconds, seconds)?;
     let max_delay_seconds = with_default(max, "DISPATCH_RETRY_MAX_SECONDS", defaults.max_delay_seconds, seconds)?;
-    Ok(RetryPolicy { base_delay_seconds, max_delay_seconds, ..defaults })
+    // Up to a week: a job that cannot be dispatched for that long needs a person anyway.
+    let deadline_seconds =
+        with_default(deadline, "DISPATCH_DEADLINE_SECONDS", defaults.deadline_seconds, |v| v.parse::<u32>().ok().filter(|n| (1..=604_800).contains(n)))?;
+    Ok(RetryPolicy { base_delay_seconds, max_delay_seconds, deadline_seconds })
 }
 
 fn pct(v: &str) -> Option<f64> {
@@ -149,6 +159,8 @@ mod tests {
         assert_eq!(c.tenant_base_domain.as_deref(), Ok("pregoi.com"));
         assert_eq!(c.snapshot_retention_days, Ok(30));
         assert_eq!(c.github_ref.as_deref(), Ok("main"));
+        assert_eq!(c.retry_policy, Ok(RetryPolicy { base_delay_seconds: 30, max_delay_seconds: 600, deadline_seconds: 21_600 }));
+        assert_eq!(c.job_run_timeout_s, Ok(5400));
         assert!(c.internal_api_key.is_none());
         assert_eq!(c.github_token.unwrap_err(), ApiError::Misconfigured { setting: "GITHUB_TOKEN" });
     }
@@ -162,8 +174,12 @@ mod tests {
             ("DEFAULT_REGION", "ap"),
             ("ENVIRONMENT", "staging"),
             ("METRICS_STALE_AFTER_SECONDS", "0"),
-            ("GITHUB_WORKFLOW_DISPATCH_URL", "http://api.github.com/repos/o/r/actions/workflows/w/dispatches"),
+            ("GITHUB_WORKFLOW_DISPATCH_URL", "ftp://x"),
+            ("DISPATCH_DEADLINE_SECONDS", "-1"),
+            ("JOB_RUN_TIMEOUT_SECONDS", "soon"),
         ]);
+        assert_eq!(c.retry_policy.clone().unwrap_err(), ApiError::Misconfigured { setting: "DISPATCH_DEADLINE_SECONDS" });
+        assert_eq!(c.job_run_timeout_s.clone().unwrap_err(), ApiError::Misconfigured { setting: "JOB_RUN_TIMEOUT_SECONDS" });
         assert_eq!(c.memory_pct_max.unwrap_err(), ApiError::Misconfigured { setting: "PLACEMENT_MEMORY_PCT_MAX" });
         assert!(c.disk_pct_max.is_err() && c.policy.is_err() && c.default_region.is_err());
         assert!(c.environment.is_err() && c.stale_after_s.is_err() && c.github_dispatch_url.is_err());

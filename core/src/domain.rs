@@ -68,9 +68,20 @@ wire_enum!(
 );
 
 wire_enum!(
-    /// The life of a provision job: `pending` -> `dispatched` -> `succeeded` | `failed`, and
-    /// `pending` -> `failed`.
-    JobStatus { Pending => "pending", Dispatched => "dispatched", Succeeded => "succeeded", Failed => "failed" }
+    /// The life of a provision job (the allowed moves are `job::can_move`).
+    JobStatus {
+        Pending => "pending",
+        Dispatched => "dispatched",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+wire_enum!(
+    /// How a job's tenant gets a server: a new one, or a place on an existing node.
+    InfraMode { CreateNewServer => "create_new_server", UseExisting => "use_existing" }
 );
 
 wire_enum!(
@@ -79,10 +90,15 @@ wire_enum!(
 );
 
 impl JobStatus {
-    /// Pending and dispatched jobs hold a reservation on their node and block a second job for
-    /// the same tenant.
+    /// Pending, dispatched and running jobs hold a reservation on their node and block a second
+    /// job for the same tenant.
     pub fn is_active(self) -> bool {
-        matches!(self, JobStatus::Pending | JobStatus::Dispatched)
+        matches!(self, JobStatus::Pending | JobStatus::Dispatched | JobStatus::Running)
+    }
+
+    /// Succeeded, failed and cancelled jobs never move again.
+    pub fn is_final(self) -> bool {
+        !self.is_active()
     }
 }
 

@@ -1,12 +1,10 @@
-//! Provision jobs: the enqueue and completion requests, the job's answer shape, and the rules of
-//! its life (`pending` -> `dispatched` -> `succeeded` | `failed`; `pending` -> `failed`).
+//! The placement, enqueue and completion requests. The job itself and the rules of its life are
+//! in `job.rs`; the other job routes' requests in `job_requests.rs`.
 
 use crate::domain::{JobStatus, PlanTier, Region};
 use crate::error::ApiError;
 use crate::ids::{is_dns_name, NodeId, SubdomainSlug, TenantId, TraceId};
 use crate::json::{parse_object, Fields};
-use crate::time::as_rfc3339;
-use serde::Serialize;
 
 /// Tier and region of a placement request: `plan_tier` (alias `tier`, default basic) and
 /// `region` (default `DEFAULT_REGION`). Unknown values are 400, never a silent default.
@@ -93,6 +91,8 @@ pub struct CompleteRequest {
     pub status: JobStatus,
     pub node_id: Option<NodeId>,
     pub error: Option<String>,
+    /// The run that reports (`github.run_id`), when it says.
+    pub run_id: Option<String>,
 }
 
 pub const MAX_ERROR_CHARS: usize = 2000;
@@ -100,7 +100,7 @@ pub const MAX_ERROR_CHARS: usize = 2000;
 impl CompleteRequest {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let mut f = parse_object(body)?;
-        f.deny_unknown(&["status", "node_id", "error"])?;
+        f.deny_unknown(&["status", "node_id", "error", "run_id"])?;
         let status = JobStatus::parse("status", &f.req_str("status")?)?;
         if !matches!(status, JobStatus::Succeeded | JobStatus::Failed) {
             return Err(ApiError::bad_field("status", "status must be succeeded or failed"));
@@ -110,53 +110,9 @@ impl CompleteRequest {
         if error.as_ref().is_some_and(|e| e.chars().count() > MAX_ERROR_CHARS) {
             return Err(ApiError::bad_field("error", format!("error must be at most {MAX_ERROR_CHARS} characters")));
         }
-        Ok(CompleteRequest { status, node_id, error })
+        let run_id = f.opt_str("run_id")?.map(|r| crate::job_requests::parse_run_id("run_id", &r)).transpose()?;
+        Ok(CompleteRequest { status, node_id, error, run_id })
     }
-}
-
-/// What a completion does to a job in `current`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Completion {
-    /// `dispatched` -> the requested final state.
-    Apply,
-    /// The same final state again: 200, nothing changes (the workflow may retry its call).
-    AlreadyDone,
-}
-
-pub fn completion(job_id: &str, current: JobStatus, requested: JobStatus) -> Result<Completion, ApiError> {
-    match current {
-        JobStatus::Dispatched => Ok(Completion::Apply),
-        c if c == requested => Ok(Completion::AlreadyDone),
-        c => Err(ApiError::conflict("invalid_transition", format!("job {job_id} is {c}; it cannot become {requested}"))),
-    }
-}
-
-/// A job as stored (the shell converts its D1 row into this); it serializes as the API's job.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredJob {
-    pub job_id: String,
-    pub tenant_id: String,
-    pub status: String,
-    pub infra_mode: String,
-    pub dedicated: bool,
-    pub region: String,
-    pub target_server_id: Option<String>,
-    pub plan_tier: String,
-    pub subdomain_slug: String,
-    pub canonical_hostname: String,
-    pub pulumi_stack: String,
-    pub trace_id: String,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub node_id: Option<String>,
-    #[serde(serialize_with = "as_rfc3339::serialize")]
-    pub created_at: i64,
-    #[serde(serialize_with = "as_rfc3339::serialize")]
-    pub updated_at: i64,
-    #[serde(serialize_with = "as_rfc3339::option")]
-    pub dispatched_at: Option<i64>,
-    #[serde(serialize_with = "as_rfc3339::option")]
-    pub completed_at: Option<i64>,
 }
 
 #[cfg(test)]
@@ -209,15 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn completion_rules() {
-        use JobStatus::*;
-        assert_eq!(completion("j", Dispatched, Succeeded), Ok(Completion::Apply));
-        assert_eq!(completion("j", Dispatched, Failed), Ok(Completion::Apply));
-        assert_eq!(completion("j", Succeeded, Succeeded), Ok(Completion::AlreadyDone));
-        assert_eq!(completion("j", Failed, Failed), Ok(Completion::AlreadyDone));
-        for (cur, req) in [(Succeeded, Failed), (Failed, Succeeded), (Pending, Succeeded), (Pending, Failed)] {
-            assert_eq!(completion("j", cur, req).unwrap_err().status(), 409, "{cur} -> {req}");
-        }
+    fn completion_requests() {
         assert!(CompleteRequest::parse(br#"{"status":"dispatched"}"#).is_err());
         assert!(CompleteRequest::parse(br#"{"status":"succeeded","node_id":"a b"}"#).is_err());
         let c = CompleteRequest::parse(br#"{"status":"failed","error":"pulumi up failed"}"#).unwrap();

@@ -27,6 +27,10 @@ pub enum Route {
     UiStyle,
     NodeTokenIssue(String),
     NodeTokenRevoke(String),
+    JobStart(String),
+    JobList,
+    JobCancel(String),
+    JobRetry(String),
 }
 
 /// Every route as (method, path pattern), in the OpenAPI document's notation.
@@ -50,6 +54,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/ui/app.css"),
     ("POST", "/internal/nodes/{node_id}/token"),
     ("DELETE", "/internal/nodes/{node_id}/token"),
+    ("POST", "/internal/provision-jobs/{job_id}/start"),
+    ("GET", "/internal/provision-jobs"),
+    ("POST", "/internal/provision-jobs/{job_id}/cancel"),
+    ("POST", "/internal/provision-jobs/{job_id}/retry"),
 ];
 
 impl Route {
@@ -112,6 +120,15 @@ pub fn match_route(method: &str, path: &str) -> Result<Route, ApiError> {
                 _ => None,
             },
         ),
+        ["internal", "provision-jobs"] => ("GET", (method == "GET").then_some(Route::JobList)),
+        ["internal", "provision-jobs", id, action @ ("start" | "cancel" | "retry")] if !id.is_empty() => {
+            let route = match *action {
+                "start" => Route::JobStart(param(id)?),
+                "cancel" => Route::JobCancel(param(id)?),
+                _ => Route::JobRetry(param(id)?),
+            };
+            ("POST", (method == "POST").then_some(route))
+        }
         _ => return Err(ApiError::not_found("no such route")),
     };
     route.ok_or(ApiError::MethodNotAllowed { allow })
@@ -162,7 +179,7 @@ mod tests {
 
     #[test]
     fn unknown_paths_404_and_wrong_methods_405() {
-        for p in ["/", "/internal", "/internal/", "/internal/nodes/", "/internal/nodes/a/b", "/healthz", "/internal/provision-jobs/j/cancel"] {
+        for p in ["/", "/internal", "/internal/", "/internal/nodes/", "/internal/nodes/a/b", "/healthz", "/internal/provision-jobs/j/pause"] {
             assert_eq!(match_route("GET", p).unwrap_err().status(), 404, "{p}");
         }
         assert_eq!(match_route("PUT", "/internal/nodes").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET, POST" });
@@ -172,6 +189,9 @@ mod tests {
         assert_eq!(match_route("GET", "/internal/nodes/x/token").unwrap_err(), ApiError::MethodNotAllowed { allow: "POST, DELETE" });
         assert_eq!(match_route("POST", "/internal/nodes/x/token").unwrap(), Route::NodeTokenIssue("x".into()));
         assert_eq!(match_route("DELETE", "/internal/nodes/x/token").unwrap(), Route::NodeTokenRevoke("x".into()));
+        assert_eq!(match_route("GET", "/internal/provision-jobs/j/cancel").unwrap_err(), ApiError::MethodNotAllowed { allow: "POST" });
+        assert_eq!(match_route("POST", "/internal/provision-jobs").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET" });
+        assert_eq!(match_route("POST", "/internal/provision-jobs/j-1/retry").unwrap(), Route::JobRetry("j-1".into()));
         for m in ["PROPFIND", "QUERY", "get", "HEAD"] {
             assert_eq!(match_route(m, "/internal/nodes/x").unwrap_err(), ApiError::MethodNotAllowed { allow: "GET, DELETE" }, "{m}");
         }

@@ -4,10 +4,11 @@
 #          OUTCOME: succeeded|failed, or GitHub's job.status success|failure|cancelled;
 #          NODE_ID (sent when set); ERROR_MESSAGE (sent on failure; when empty, the first error
 #          recorded in PROVISION_ERROR_FILE, else a generic message; a link to the run is added
-#          on GitHub); TRACE_ID, TENANT_ID (trace event workflow.completed).
+#          on GitHub); GITHUB_RUN_ID (sent as run_id: only the run that owns the job may
+#          complete it); TRACE_ID, TENANT_ID (trace event workflow.completed).
 # Outputs: status=succeeded|failed.
 # Exit:    0 recorded (200, also a repeat with the same status); 3 conflict (409: the job is
-#          already final with the other status, or was never dispatched); 1 anything else
+#          already final with the other status, was never dispatched, or is another run's); 1 anything else
 #          (bad env, refused, control plane unreachable after retries).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -37,8 +38,9 @@ if [[ $status == failed ]]; then
   error=${error:0:2000}
 fi
 
-body=$(jq -cn --arg status "$status" --arg node_id "${NODE_ID:-}" --arg error "$error" '
+body=$(jq -cn --arg status "$status" --arg node_id "${NODE_ID:-}" --arg error "$error" --arg run_id "${GITHUB_RUN_ID:-}" '
   {status: $status}
+  + (if ($run_id | test("^[0-9]{1,20}$")) then {run_id: $run_id} else {} end)
   + (if $node_id != "" then {node_id: $node_id} else {} end)
   + (if $error != "" then {error: $error} else {} end)')
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole provisioning run in one go, as provision-tenant.yml runs it step by step: for local
 # runs and the integration tests against `wrangler dev`.
-#   check (a duplicate run of a finished job stops here) -> validate ->
+#   start (the first run owns the job; a duplicate run stops here) -> validate ->
 #   (resolve host | stack name -> create server -> register node) -> complete.
 # Whatever fails, once JOB_ID is a usable id the job is completed as `failed` with the first
 # error (an EXIT trap), just as the workflow's final `if: always()` step does: also for invalid
@@ -9,7 +9,8 @@
 #
 # Env in:  everything the step scripts read: CONTROL_PLANE_URL, INTERNAL_API_KEY, JOB_ID,
 #          TENANT_ID, REGION, CREATE_NEW_SERVER, TARGET_SERVER_ID, SUBDOMAIN_SLUG,
-#          CANONICAL_HOSTNAME, DEDICATED, TRACE_ID; for the create path also PULUMI_DIR and a
+#          CANONICAL_HOSTNAME, DEDICATED, TRACE_ID, GITHUB_RUN_ID (the run that takes the job);
+#          for the create path also PULUMI_DIR and a
 #          `pulumi` on PATH (see create-server.sh).
 # Outputs: node_id=, host=, status=succeeded (stdout, or GITHUB_OUTPUT when set).
 # Exit:    0 the job succeeded and was recorded; 1 the run failed and the job was recorded as
@@ -62,12 +63,14 @@ step() {
 # out NAME KEY: a step's output value.
 out() { sed -n "s/^$2=//p" "$work/$1.out" | tail -n 1; }
 
-step job check-job.sh
+# A run that cannot take the job must not report on it either (another run may own it).
+reported=1
+step job start-job.sh
 if [[ $(out job duplicate) == true ]]; then
-  log "nothing to do: job $JOB_ID is already $(out job job_status)"
-  reported=1
+  log "nothing to do: job $JOB_ID belongs to another run or is finished"
   exit 0
 fi
+reported=0
 step validate validate-inputs.sh
 
 if [[ $(out validate create_new_server) == true ]]; then

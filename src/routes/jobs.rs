@@ -1,73 +1,80 @@
-//! `GET /internal/provision-jobs/:job_id` and the workflow's completion callback.
+//! `GET /internal/provision-jobs/:job_id` and the workflow's two callbacks: `/start` (its first
+//! step: the first run owns the job) and `/complete` (its last).
 
 use crate::ctx::{Ctx, Reply};
-use crate::db::{self, int, opt_text, text, OrInternal};
-use crate::jobs;
+use crate::db;
+use crate::job_store::{self, Completion, EventIf, JobRef};
 use crate::trace_log::{events_of, Timeline};
 use cp_core::domain::JobStatus;
-use cp_core::provision::{completion, CompleteRequest, Completion, StoredJob};
+use cp_core::job::{self, Job, JobId, Start};
+use cp_core::job_requests::StartRequest;
+use cp_core::provision::CompleteRequest;
 use cp_core::ApiError;
 
-/// Job ids are UUIDs made here; anything else cannot name a job.
-fn check_job_id(job_id: &str) -> Result<(), ApiError> {
-    if (1..=64).contains(&job_id.len()) && job_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("no such job"))
-    }
+/// The job, which must exist; the request's log line names it.
+pub async fn load(ctx: &mut Ctx, d1: &worker::D1Database, id: &JobId) -> Result<Job, ApiError> {
+    let job = job_store::get(d1, id).await?.ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    ctx.job_id = Some(job.job_id.to_string());
+    ctx.trace_id = Some(job.trace_id.clone());
+    Ok(job)
 }
 
 pub async fn get(ctx: &mut Ctx, job_id: &str) -> Result<Reply, ApiError> {
-    check_job_id(job_id)?;
+    let id = JobId::parse(job_id)?;
     let d1 = db::database(&ctx.env)?;
-    let job = jobs::by_id(&d1, job_id).await?.ok_or_else(|| ApiError::not_found(format!("no job {job_id}")))?;
-    ctx.job_id = Some(job.job_id.clone());
-    ctx.trace_id = Some(job.trace_id.clone());
-    let events = events_of(&d1, Timeline::Job(&job.job_id)).await?;
+    let job = load(ctx, &d1, &id).await?;
+    let events = events_of(&d1, Timeline::Job(job.job_id.as_str())).await?;
     let mut body = serde_json::to_value(&job).map_err(|e| ApiError::internal(e.to_string()))?;
     body["events"] = serde_json::Value::Array(events);
     Reply::json(200, &body)
 }
 
+pub async fn start(ctx: &mut Ctx, job_id: &str, body: &[u8]) -> Result<Reply, ApiError> {
+    let id = JobId::parse(job_id)?;
+    let req = StartRequest::parse(body)?;
+    let d1 = db::database(&ctx.env)?;
+    let job = load(ctx, &d1, &id).await?;
+    if job::start(&job, &req.run_id)? == Start::AlreadyOwned {
+        return Reply::json(200, &job);
+    }
+    let detail = serde_json::json!({ "run_id": req.run_id, "run_attempt": req.run_attempt, "run_url": req.run_url, "from": job.status });
+    let stmts = vec![
+        job_store::start(&d1, &id, &req.run_id, req.run_url.as_deref(), ctx.now_ms)?,
+        job_store::event(&d1, JobRef::of(&job), "job.running", JobStatus::Running, Some(detail), ctx.now_ms, EventIf::Moved)?,
+        job_store::select(&d1, &id)?,
+    ];
+    let results = db::batch(&d1, stmts, "start job").await?;
+    let now = job_store::read_back(&results[2])?.ok_or_else(|| ApiError::not_found("no such job"))?;
+    if db::changes(&results[0])? == 0 {
+        // Another run, a completion or a cancel won the race: answer as it would now.
+        job::start(&now, &req.run_id)?;
+    }
+    Reply::json(200, &now)
+}
+
 pub async fn complete(ctx: &mut Ctx, job_id: &str, body: &[u8]) -> Result<Reply, ApiError> {
-    check_job_id(job_id)?;
+    let id = JobId::parse(job_id)?;
     let req = CompleteRequest::parse(body)?;
     let d1 = db::database(&ctx.env)?;
-    let job = jobs::by_id(&d1, job_id).await?.ok_or_else(|| ApiError::not_found(format!("no job {job_id}")))?;
-    ctx.job_id = Some(job.job_id.clone());
-    ctx.trace_id = Some(job.trace_id.clone());
-    let current = JobStatus::parse("status", &job.status).map_err(|_| ApiError::internal(format!("job has status {}", job.status)))?;
-    if completion(job_id, current, req.status)? == Completion::AlreadyDone {
+    let job = load(ctx, &d1, &id).await?;
+    if job::completion(&job, req.status, req.run_id.as_deref())? == job::Completion::AlreadyDone {
         return Reply::json(200, &job);
     }
     let event = if req.status == JobStatus::Succeeded { "job.succeeded" } else { "job.failed" };
-    let detail = serde_json::json!({ "node_id": req.node_id, "error": req.error, "by": "workflow" });
+    let detail = serde_json::json!({ "node_id": req.node_id, "error": req.error, "by": "workflow", "run_id": req.run_id });
+    let completion =
+        Completion { status: req.status, node_id: req.node_id.as_ref().map(|n| n.as_str()), error: req.error.as_deref(), run_id: req.run_id.as_deref() };
     // The move, its event and the job as it now is, in one batch (one transaction).
     let stmts = vec![
-        db::stmt(
-            &d1,
-            "UPDATE provision_jobs SET status = ?2, node_id = COALESCE(?3, node_id), last_error = COALESCE(?4, last_error), \
-               completed_at = ?5, updated_at = ?5 WHERE job_id = ?1 AND status = 'dispatched'",
-            &[text(job_id), text(req.status.as_str()), opt_text(req.node_id.as_ref().map(|n| n.as_str())), opt_text(req.error.as_deref()), int(ctx.now_ms)],
-        )?,
-        jobs::event(
-            &d1,
-            (&job.trace_id, job_id, &job.tenant_id),
-            event,
-            req.status.as_str(),
-            Some(detail),
-            ctx.now_ms,
-            Some(("EXISTS (SELECT 1 FROM provision_jobs WHERE job_id = ?3 AND status = ?5 AND completed_at = ?7)", &[])),
-        )?,
-        db::stmt(&d1, &format!("SELECT {} FROM provision_jobs WHERE job_id = ?1", jobs::JOB_COLUMNS), &[text(job_id)])?,
+        job_store::complete(&d1, &id, &completion, ctx.now_ms)?,
+        job_store::event(&d1, JobRef::of(&job), event, req.status, Some(detail), ctx.now_ms, EventIf::Moved)?,
+        job_store::select(&d1, &id)?,
     ];
     let results = db::batch(&d1, stmts, "complete job").await?;
-    let job: StoredJob =
-        results[2].results::<jobs::JobRow>().or_internal("read job")?.into_iter().next().ok_or_else(|| ApiError::not_found("no such job"))?.into();
+    let now = job_store::read_back(&results[2])?.ok_or_else(|| ApiError::not_found("no such job"))?;
     if db::changes(&results[0])? == 0 {
         // Another completion won the race: answer as if this one came second.
-        let now = JobStatus::parse("status", &job.status).map_err(|_| ApiError::internal("bad status"))?;
-        completion(job_id, now, req.status)?;
+        job::completion(&now, req.status, req.run_id.as_deref())?;
     }
-    Reply::json(200, &job)
+    Reply::json(200, &now)
 }

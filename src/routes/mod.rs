@@ -2,6 +2,7 @@
 //! `Reply` or an `ApiError`. `serve` is the one place that maps a matched route to its handler
 //! and reads the body or query it takes.
 
+pub mod job_controls;
 pub mod jobs;
 pub mod metrics;
 pub mod node_tokens;
@@ -29,8 +30,8 @@ pub async fn serve(req: &mut Request, ctx: &mut Ctx, route: Route) -> Result<Rep
         Route::MetricsPush => metrics::push(ctx, &read_body(req).await?).await,
         Route::TraceEventPost => trace_events::post(ctx, &read_body(req).await?).await,
         Route::TraceEventList => trace_events::list(ctx, &query_pairs(req)?).await,
-        Route::PlacementCompute => placement::compute(ctx, &read_body(req).await?, false).await,
-        Route::PlacementDryRun => placement::compute(ctx, &read_body(req).await?, true).await,
+        Route::PlacementCompute => placement::compute(ctx, &read_body(req).await?, placement::View::Compute).await,
+        Route::PlacementDryRun => placement::compute(ctx, &read_body(req).await?, placement::View::LegacyDryRun).await,
         Route::EnqueueProvision(tenant) => {
             let key = req.headers().get("idempotency-key").ok().flatten();
             provision::enqueue(ctx, &tenant, &read_body(req).await?, key).await
@@ -43,6 +44,13 @@ pub async fn serve(req: &mut Request, ctx: &mut Ctx, route: Route) -> Result<Rep
         Route::UiStyle => Ok(ui::style()),
         Route::NodeTokenIssue(id) => node_tokens::issue(ctx, &id, &read_body(req).await?).await,
         Route::NodeTokenRevoke(id) => node_tokens::revoke(ctx, &id).await,
+        Route::JobStart(id) => jobs::start(ctx, &id, &read_body(req).await?).await,
+        Route::JobList => job_controls::list(ctx, &query_pairs(req)?).await,
+        Route::JobCancel(id) => job_controls::cancel(ctx, &id, &read_body(req).await?).await,
+        Route::JobRetry(id) => {
+            let key = req.headers().get("idempotency-key").ok().flatten();
+            job_controls::retry(ctx, &id, &read_body(req).await?, key).await
+        }
     }
 }
 

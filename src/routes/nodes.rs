@@ -130,9 +130,9 @@ pub async fn delete(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
     let d1 = db::database(&ctx.env)?;
     // Every statement carries the same guard, so a job placed on the node between our check and
     // the delete cannot be orphaned: the batch is one transaction.
-    let guard = "NOT EXISTS (SELECT 1 FROM provision_jobs WHERE target_server_id = ?1 AND status IN ('pending', 'dispatched'))";
+    let guard = crate::job_store::no_active_job_on("?1");
     let stmts = vec![
-        crate::node_tokens::delete_with_node(&d1, &id, guard)?,
+        crate::node_tokens::delete_with_node(&d1, &id, &guard)?,
         db::stmt(&d1, &format!("DELETE FROM server_metrics_snapshots WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
         db::stmt(&d1, &format!("DELETE FROM server_metrics WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
         db::stmt(&d1, &format!("DELETE FROM nodes WHERE node_id = ?1 AND {guard}"), &[text(id.as_str())])?,
@@ -144,7 +144,7 @@ pub async fn delete(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
     }
     let still_there = any_row(&results[4])?;
     if still_there {
-        Err(ApiError::conflict("node_has_active_jobs", format!("node {id} has pending or dispatched provision jobs")))
+        Err(ApiError::conflict("node_has_active_jobs", format!("node {id} has pending, dispatched or running provision jobs")))
     } else {
         Err(ApiError::not_found(format!("node {id} is not registered")))
     }

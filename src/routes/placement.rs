@@ -8,7 +8,15 @@ use cp_core::placement::{decide_placement, legacy_dry_run_view, PlacementInput};
 use cp_core::provision::ComputeRequest;
 use cp_core::ApiError;
 
-pub async fn compute(ctx: &mut Ctx, body: &[u8], legacy: bool) -> Result<Reply, ApiError> {
+/// Which answer shape a caller gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Compute,
+    /// The older camelCase shape of `placement-dry-run`.
+    LegacyDryRun,
+}
+
+pub async fn compute(ctx: &mut Ctx, body: &[u8], view: View) -> Result<Reply, ApiError> {
     let req = ComputeRequest::parse(body, ctx.config.default_region.clone()?)?;
     let input = PlacementInput {
         plan_tier: req.plan_tier,
@@ -21,7 +29,7 @@ pub async fn compute(ctx: &mut Ctx, body: &[u8], legacy: bool) -> Result<Reply, 
     let d1 = db::database(&ctx.env)?;
     let fleet = fleet::load(&d1, req.region).await?;
     let decision = decide_placement(&input, &fleet)?;
-    if legacy {
+    if view == View::LegacyDryRun {
         Reply::json(200, &legacy_dry_run_view(&decision))
     } else {
         Reply::json(200, &decision)

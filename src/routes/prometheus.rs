@@ -2,7 +2,7 @@
 //! reservations; the jobs grouped by status) whatever the fleet's size; the text is the core's.
 
 use crate::ctx::{BodyKind, Ctx, Reply};
-use crate::{db, fleet, jobs};
+use crate::{db, fleet, job_store};
 use cp_core::prometheus::{render, Snapshot};
 use cp_core::ApiError;
 
@@ -10,7 +10,7 @@ pub async fn scrape(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let thresholds = ctx.config.thresholds()?;
     let d1 = db::database(&ctx.env)?;
     let fleet = fleet::load_all(&d1).await?;
-    let jobs = jobs::count_by_status(&d1).await?;
+    let jobs = job_store::count_by_status(&d1).await?;
     let text = render(&Snapshot { now_ms: ctx.now_ms, thresholds, fleet: &fleet, jobs: &jobs })?;
     Ok(Reply::text(200, BodyKind::Prometheus, text))
 }

@@ -9,15 +9,22 @@
 //!
 //! Each suite starts one (kept in a `static OnceLock`, as its `vars` need the URL before its
 //! Worker starts), so the requests a suite counts are only its own Worker's.
+//!
+//! Besides the dispatch it answers the runs API (`GET .../actions/runs/{id}`, for the reconcile)
+//! and the cancel API (`POST .../actions/runs/{id}/cancel`) from a second script, and it can hold
+//! an answer until a test releases it (to stop the Worker while GitHub "has" the dispatch).
 
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub const DISPATCH_PATH: &str = "/repos/acme/infra/actions/workflows/provision-tenant.yml/dispatches";
+/// The runs API of the same repository.
+pub const RUNS_PATH: &str = "/repos/acme/infra/actions/runs/";
 /// The token the Worker is given, and must send.
 pub const TOKEN: &str = "test-gh-token";
 /// The workflow's inputs, in the (sorted) order serde_json keeps them.
@@ -33,11 +40,29 @@ pub struct Answer {
     body: Option<Value>,
     /// How long to wait before answering (or hanging up).
     delay: Duration,
+    /// Wait until this is released (or 120 s) before answering.
+    hold: Option<Gate>,
+}
+
+/// A held answer's gate: [`Gate::release`] lets it go.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    pub fn release(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    fn wait(&self) {
+        let until = Instant::now() + Duration::from_secs(120);
+        while !self.0.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Answer {
     pub fn status(status: u16) -> Answer {
-        Answer { status, headers: Vec::new(), body: None, delay: Duration::ZERO }
+        Answer { status, headers: Vec::new(), body: None, delay: Duration::ZERO, hold: None }
     }
     /// 204, what GitHub answers a dispatch it accepted.
     pub fn ok() -> Answer {
@@ -58,10 +83,40 @@ impl Answer {
         self.delay = delay;
         self
     }
+    /// 200 with the run GitHub created, as `return_run_details: true` asks for.
+    pub fn run_details(run_id: u64) -> Answer {
+        Answer::status(200).json(serde_json::json!({
+            "workflow_run_id": run_id,
+            "run_url": format!("https://api.github.com/repos/acme/infra/actions/runs/{run_id}"),
+            "html_url": format!("https://github.com/acme/infra/actions/runs/{run_id}"),
+        }))
+    }
+    /// 422 naming the field, as an older GitHub Enterprise Server answers.
+    pub fn refuse_run_details() -> Answer {
+        Answer::status(422).json(serde_json::json!({"message": "Invalid request.\n\n\"return_run_details\" is not a permitted key."}))
+    }
+    /// A run as the runs API shows it.
+    pub fn run(status: &str, conclusion: Option<&str>) -> Answer {
+        Answer::status(200).json(serde_json::json!({"status": status, "conclusion": conclusion}))
+    }
+    pub fn held(mut self, gate: &Gate) -> Answer {
+        self.hold = Some(gate.clone());
+        self
+    }
 }
 
 /// Picks the answer from the job's tenant id and how many requests for that job came before.
 pub type Script = Arc<dyn Fn(&str, usize) -> Answer + Send + Sync>;
+
+/// A call to the runs API: which run, and whether it is the cancel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunCall {
+    pub run_id: String,
+    pub cancel: bool,
+}
+
+/// Answers runs API calls.
+pub type RunScript = Arc<dyn Fn(&RunCall) -> Answer + Send + Sync>;
 
 /// A request as the fake received it, and how it answered.
 #[derive(Clone, Debug)]
@@ -89,9 +144,14 @@ impl Request {
     pub fn is_2xx(&self) -> bool {
         (200..300).contains(&self.status)
     }
+    /// Whether the dispatch asked for the run's details.
+    pub fn asks_run_details(&self) -> bool {
+        self.body.get("return_run_details") == Some(&Value::Bool(true))
+    }
 
     /// What is wrong with this request by GitHub's rules for a dispatch (empty when nothing):
-    /// the route, token, API headers, and a body of `ref` and the nine string inputs only.
+    /// the route, token, API headers, and a body of `ref`, the nine string inputs and
+    /// `return_run_details: true` (or, for the resend after a refusal, without that field).
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let header = |name: &str| self.headers.get(name).map(String::as_str);
@@ -112,8 +172,12 @@ impl Request {
             problems.push(format!("body is not a JSON object: {}", self.body));
             return problems;
         };
-        if body.keys().collect::<Vec<_>>() != ["inputs", "ref"] {
-            problems.push(format!("body keys {:?}", body.keys().collect::<Vec<_>>()));
+        let keys = body.keys().collect::<Vec<_>>();
+        if keys != ["inputs", "ref", "return_run_details"] && keys != ["inputs", "ref"] {
+            problems.push(format!("body keys {keys:?}"));
+        }
+        if body.get("return_run_details").is_some_and(|v| v != &Value::Bool(true)) {
+            problems.push(format!("return_run_details {:?}", body.get("return_run_details")));
         }
         if body.get("ref") != Some(&Value::from("main")) {
             problems.push(format!("ref {:?}", body.get("ref")));
@@ -142,7 +206,9 @@ pub struct FakeGithub {
 
 struct Shared {
     script: RwLock<Script>,
+    runs: RwLock<RunScript>,
     requests: Mutex<Vec<Request>>,
+    run_calls: Mutex<Vec<(RunCall, Request)>>,
 }
 
 impl FakeGithub {
@@ -150,7 +216,12 @@ impl FakeGithub {
     pub fn start(script: impl Fn(&str, usize) -> Answer + Send + Sync + 'static) -> FakeGithub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake GitHub");
         let port = listener.local_addr().unwrap().port();
-        let shared = Arc::new(Shared { script: RwLock::new(Arc::new(script)), requests: Mutex::new(Vec::new()) });
+        let shared = Arc::new(Shared {
+            script: RwLock::new(Arc::new(script)),
+            runs: RwLock::new(Arc::new(|_: &RunCall| Answer::status(404).json(serde_json::json!({"message": "Not Found"})))),
+            requests: Mutex::new(Vec::new()),
+            run_calls: Mutex::new(Vec::new()),
+        });
         let for_thread = shared.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -169,6 +240,16 @@ impl FakeGithub {
         *self.shared.script.write().unwrap() = Arc::new(script);
     }
 
+    /// How the runs and cancel APIs answer (404 until set).
+    pub fn set_runs(&self, script: impl Fn(&RunCall) -> Answer + Send + Sync + 'static) {
+        *self.shared.runs.write().unwrap() = Arc::new(script);
+    }
+
+    /// The runs and cancel API calls received, in order.
+    pub fn run_calls(&self) -> Vec<(RunCall, Request)> {
+        self.shared.run_calls.lock().unwrap().clone()
+    }
+
     /// The value of `GITHUB_WORKFLOW_DISPATCH_URL`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}{DISPATCH_PATH}", self.port)
@@ -185,6 +266,7 @@ impl FakeGithub {
         ]
     }
 
+    /// The dispatch requests received, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.shared.requests.lock().unwrap().clone()
     }
@@ -210,6 +292,18 @@ impl Shared {
         let mut reader = BufReader::new(stream.try_clone()?);
         let (method, path, headers, body) = read_request(&mut reader)?;
         let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        if let Some(rest) = path.strip_prefix(RUNS_PATH) {
+            let (run_id, cancel) = match rest.strip_suffix("/cancel") {
+                Some(id) => (id.to_string(), true),
+                None => (rest.to_string(), false),
+            };
+            let call = RunCall { run_id, cancel };
+            let script = self.runs.read().unwrap().clone();
+            let answer = script(&call);
+            let request = Request { method, path, headers, body, status: answer.status, delay: answer.delay, answered_at: Instant::now() };
+            self.run_calls.lock().unwrap().push((call, request));
+            return answer_with(reader.into_inner(), &answer);
+        }
 
         // Count and record under one lock, so two concurrent requests for a job get distinct turns.
         let (index, answer) = {
@@ -221,13 +315,21 @@ impl Shared {
             requests.push(Request { method, path, headers, body, status: answer.status, delay: answer.delay, answered_at: Instant::now() });
             (requests.len() - 1, answer)
         };
-        std::thread::sleep(answer.delay);
-        let mut stream = reader.into_inner();
-        let written = if answer.status == 0 { Ok(()) } else { stream.write_all(&response(&answer)).and_then(|_| stream.flush()) };
+        let written = answer_with(reader.into_inner(), &answer);
         self.requests.lock().unwrap()[index].answered_at = Instant::now();
-        let _ = stream.shutdown(std::net::Shutdown::Both);
         written
     }
+}
+
+/// Waits as the answer says (its delay, its gate), then writes it (or hangs up) and closes.
+fn answer_with(mut stream: TcpStream, answer: &Answer) -> std::io::Result<()> {
+    std::thread::sleep(answer.delay);
+    if let Some(gate) = &answer.hold {
+        gate.wait();
+    }
+    let written = if answer.status == 0 { Ok(()) } else { stream.write_all(&response(answer)).and_then(|_| stream.flush()) };
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    written
 }
 
 type Head = (String, String, BTreeMap<String, String>, Vec<u8>);
@@ -276,7 +378,10 @@ fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
 
 fn response(answer: &Answer) -> Vec<u8> {
     let reason = match answer.status {
+        200 => "OK",
+        202 => "Accepted",
         204 => "No Content",
+        409 => "Conflict",
         403 => "Forbidden",
         404 => "Not Found",
         422 => "Unprocessable Entity",

@@ -386,7 +386,7 @@ fn hostile_requests() -> Vec<H> {
         "/internal/",
         "/internal/nodes/",
         "/internal/nodes/hz-sg-1/metrics",
-        "/internal/provision-jobs/j/cancel",
+        "/internal/provision-jobs/j/pause",
         "/internal/placement",
         "/internal/tenants/t1",
         "/INTERNAL/nodes",

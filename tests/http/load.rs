@@ -5,7 +5,7 @@
 
 use crate::fake_github::{self, Answer, FakeGithub, Request};
 use crate::harness::{request, Resp, Worker};
-use crate::support::{client, enqueue, now_ms, poll, post_json, DELIVERIES};
+use crate::support::{client, enqueue, now_ms, poll, post_json};
 use crate::Suite;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
@@ -28,8 +28,13 @@ pub fn suites() -> Vec<Suite> {
 /// The seed of the fake GitHub's answers: the same tenant and attempt get the same answer.
 const SEED: u64 = 0x5eed_2026_c0ff_ee01;
 
+/// The default retry policy (30 s doubling to 600 s, a six-hour deadline) scaled down to fit a
+/// test: 1 s doubling to 5 s, a ten-minute deadline.
 fn suite_vars() -> Vec<(&'static str, String)> {
-    let mut vars = github().worker_vars();
+    let mut vars: Vec<(&'static str, String)> = github().worker_vars().into_iter().filter(|(k, _)| !k.starts_with("DISPATCH_RETRY_")).collect();
+    vars.push(("DISPATCH_RETRY_BASE_SECONDS", "1".into()));
+    vars.push(("DISPATCH_RETRY_MAX_SECONDS", "5".into()));
+    vars.push(("DISPATCH_DEADLINE_SECONDS", "600".into()));
     vars.push(("PLACEMENT_POLICY", "one_tenant_one_server_v1".into()));
     vars
 }
@@ -54,21 +59,20 @@ fn github() -> &'static FakeGithub {
 }
 
 /// Decided by the tenant and the attempt alone (seeded), so a run can be repeated: about a third
-/// 204, the rest 500, 429 or an answer after 2-3 s; "doomed" tenants never get a 2xx.
+/// 204, the rest 500, 429, a secondary-rate-limit 403 or an answer after 2-3 s.
 fn flaky(tenant: &str, attempt: usize) -> Answer {
     let attempt = attempt as u64;
     let e500 = || Answer::status(500).json(json!({"message": "Server Error"}));
     let e429 = || {
         Answer::status(429).header("retry-after", "1").json(json!({"message": "API rate limit exceeded", "documentation_url": "https://docs.github.com/rest"}))
     };
-    if tenant.contains("doomed") {
-        return if attempt.is_multiple_of(2) { e500() } else { e429() };
-    }
+    let e403 = || Answer::status(403).json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}));
     let r = splitmix(SEED ^ fnv(tenant) ^ attempt.wrapping_mul(0x1000_0000_01b3));
     match r % 100 {
         0..=34 => Answer::ok(),
-        35..=59 => e500(),
-        60..=79 => e429(),
+        35..=54 => e500(),
+        55..=69 => e429(),
+        70..=79 => e403(),
         n => (if n % 2 == 0 { Answer::ok() } else { e500() }).after(Duration::from_millis(2000 + (r >> 32) % 1000)),
     }
 }
@@ -203,7 +207,7 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
     const JOBS: usize = 40;
     github().set_script(flaky);
     let http = client(Duration::from_secs(30));
-    let tenant = |i: usize| if i % 8 == 7 { format!("flaky-doomed-{i:02}") } else { format!("flaky-{i:02}") };
+    let tenant = |i: usize| format!("flaky-{i:02}");
     let mut accepted: BTreeMap<String, String> = BTreeMap::new();
     let started = Instant::now();
     for i in 0..JOBS {
@@ -215,8 +219,8 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
         accepted.insert(body["job_id"].as_str().unwrap().to_string(), t);
     }
 
-    // Still pending after 90 s fails below, with every job's requests.
-    let jobs = poll(Duration::from_secs(90), Duration::from_millis(1000), || jobs_of(w, "flaky-"), |jobs| jobs.values().all(|(s, ..)| s != "pending"));
+    // Still pending after 150 s fails below, with every job's requests.
+    let jobs = poll(Duration::from_secs(150), Duration::from_millis(1000), || jobs_of(w, "flaky-"), |jobs| jobs.values().all(|(s, ..)| s != "pending"));
     let settled = started.elapsed().as_secs_f64();
     let hits = github().by_job("flaky-");
     let all_hits: Vec<&Request> = hits.values().flatten().collect();
@@ -246,7 +250,7 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
             Ok(r) => r.status.to_string(),
             Err(e) => format!("transport error {e}"),
         };
-        panic!("still pending after 90 s (GET /health now: {health}):\n{}", pending.join("\n"));
+        panic!("still pending after 150 s (GET /health now: {health}):\n{}", pending.join("\n"));
     }
     let problems: Vec<String> = all_hits.iter().flat_map(|h| h.problems().into_iter().map(move |p| format!("{}: {p}", h.job_id()))).collect();
     assert!(problems.is_empty(), "malformed dispatch requests: {problems:?}");
@@ -257,26 +261,14 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
         let statuses = fake_github::statuses(&job_hits);
         let ok = fake_github::count_2xx(&job_hits);
         assert!(ok <= 1, "{tenant} ({job_id}) was dispatched {ok} times: {statuses:?}");
-        assert!(
-            job_hits.len() <= DELIVERIES,
-            "{tenant}: {} dispatch requests, more than the {DELIVERIES} deliveries a message gets: {statuses:?}",
-            job_hits.len()
-        );
         assert_eq!(*attempts as usize, job_hits.len(), "{tenant}: attempts column vs requests seen: {statuses:?}");
         match status.as_str() {
             "dispatched" => {
                 assert_eq!(ok, 1, "{tenant} is dispatched without a 2xx: {statuses:?}");
                 assert!(job_hits.last().unwrap().is_2xx(), "{tenant}: a request after the 2xx: {statuses:?}");
             }
-            "failed" => {
-                assert_eq!(ok, 0, "{tenant} is failed but got a 2xx: {statuses:?}");
-                assert!(last_error.as_deref().is_some_and(|e| e.starts_with("retries exhausted")), "{tenant}: last_error {last_error:?}");
-            }
-            other => panic!("{tenant} is {other}"),
-        }
-        if tenant.contains("doomed") {
-            assert_eq!(status, "failed", "{tenant}: never answered 2xx, so it must fail");
-            assert_eq!(job_hits.len(), DELIVERIES, "{tenant}: the first delivery and {} retries: {statuses:?}", DELIVERIES - 1);
+            // Every fault is retryable and the deadline is far: a failed job is a lost provision.
+            other => panic!("{tenant} is {other} ({last_error:?}): {statuses:?}"),
         }
         // The timeline says the same: one job.dispatched event per dispatched job, none otherwise.
         let dispatched_events = w.count(&format!("SELECT COUNT(*) FROM trace_events WHERE job_id = '{job_id}' AND event = 'job.dispatched'"));
@@ -284,7 +276,9 @@ fn dispatcher_under_flaky_github(w: &mut Worker) {
         let failed_events = w.count(&format!("SELECT COUNT(*) FROM trace_events WHERE job_id = '{job_id}' AND event = 'job.failed'"));
         assert_eq!(failed_events, i64::from(status == "failed"), "{tenant}: job.failed events");
     }
-    assert!(by_status.get("dispatched").copied().unwrap_or(0) > 0 && by_status.get("failed").copied().unwrap_or(0) > 0, "{by_status:?}");
+    assert_eq!(by_status.get("dispatched").copied().unwrap_or(0), JOBS, "every job dispatched, none failed: {by_status:?}");
+    let retried_403 = all_hits.iter().filter(|h| h.status == 403).count();
+    assert!(retried_403 > 0, "the run includes secondary-rate-limit 403s: {answered:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

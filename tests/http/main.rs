@@ -6,6 +6,7 @@
 
 mod agent;
 mod contract;
+mod deadline;
 mod deploy;
 mod fake_github;
 mod fake_hetzner;
@@ -13,6 +14,7 @@ mod foundation;
 mod harness;
 mod hostile;
 mod hostile_tokens;
+mod lifecycle;
 mod load;
 mod pipeline;
 mod placement;
@@ -25,6 +27,7 @@ mod support;
 mod tokens;
 mod ui;
 mod workflow;
+mod workflow_runs;
 mod workflow_tokens;
 
 use harness::Worker;
@@ -58,6 +61,8 @@ fn main() {
         deploy::suites(),
         sidecar::suites(),
         tokens::suites(),
+        lifecycle::suites(),
+        deadline::suites(),
     ];
     let suites: Vec<Suite> = all
         .into_iter()

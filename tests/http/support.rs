@@ -8,10 +8,6 @@ use reqwest::blocking::Client;
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The queue's `max_retries` (wrangler.toml) + 1: how often one message is delivered, so the
-/// most dispatch requests one job can cause.
-pub const DELIVERIES: usize = 6;
-
 /// Milliseconds since the epoch: the unit of every time column in D1.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
@@ -159,4 +155,9 @@ impl<'a> JobRow<'a> {
             values.join(", ")
         ));
     }
+}
+
+/// A URL on 127.0.0.1 where nothing listens (a control plane that is down).
+pub fn free_port_url() -> String {
+    format!("http://127.0.0.1:{}", crate::harness::free_port())
 }

@@ -4,8 +4,9 @@
 //! - the stack-name table shared by the bash port and the Rust core (and the Worker's answer);
 //! - the workflow lint (a current actionlint with shellcheck + the stack-name table).
 //!
-//! `/complete` only moves a `dispatched` job, so each workflow case inserts its job row as
-//! `dispatched` (the enqueue/dispatch pipeline is tested in pipeline.rs).
+//! Each workflow case inserts its job row as `dispatched` (the enqueue/dispatch pipeline is tested
+//! in pipeline.rs); the run takes it with `/start` under its own `GITHUB_RUN_ID`. The run
+//! ownership cases are in workflow_runs.rs.
 
 use crate::harness::{repo, Worker, KEY};
 use crate::programs::{clean, output_lines, path_with, q, register_node, run_cmd, scratch, Run};
@@ -19,40 +20,38 @@ use std::process::Command;
 use std::time::Duration;
 
 pub fn suites() -> Vec<Suite> {
-    vec![Suite {
-        name: "workflow",
-        vars: vec![],
-        cases: vec![
-            ("workflow_target_path_completes_the_job_on_the_node", workflow_target_path),
-            ("workflow_create_path_registers_the_new_node", workflow_create_path),
-            ("workflow_dedicated_create_uses_the_workers_stack_name", workflow_dedicated_create),
-            ("workflow_fails_fast_without_a_target_and_fails_the_job", workflow_fails_fast_without_target),
-            ("workflow_unknown_target_fails_the_job_naming_the_node", workflow_unknown_target),
-            ("workflow_pulumi_up_failure_fails_the_job_and_registers_nothing", workflow_pulumi_up_fails),
-            ("workflow_create_records_the_server_id_and_refuses_a_second_node_on_one_host", workflow_server_id_and_twin_host),
-            ("workflow_duplicate_run_of_a_finished_job_does_nothing", workflow_duplicate_run),
-            ("stack_names_agree_in_bash_and_in_the_worker", stack_names_agree),
-            ("workflow_lint_is_clean_and_catches_a_broken_workflow", workflow_lint),
-            ("workflow_delivers_the_node_token_over_ssh_or_revokes_it", crate::workflow_tokens::delivers_the_node_token_or_revokes_it),
-        ],
-    }]
+    let mut cases: Vec<crate::Case> = vec![
+        ("workflow_target_path_completes_the_job_on_the_node", workflow_target_path),
+        ("workflow_create_path_registers_the_new_node", workflow_create_path),
+        ("workflow_dedicated_create_uses_the_workers_stack_name", workflow_dedicated_create),
+        ("workflow_fails_fast_without_a_target_and_fails_the_job", workflow_fails_fast_without_target),
+        ("workflow_unknown_target_fails_the_job_naming_the_node", workflow_unknown_target),
+        ("workflow_pulumi_up_failure_fails_the_job_and_registers_nothing", workflow_pulumi_up_fails),
+        ("workflow_create_records_the_server_id_and_refuses_a_second_node_on_one_host", workflow_server_id_and_twin_host),
+        ("workflow_duplicate_run_of_a_finished_job_does_nothing", workflow_duplicate_run),
+        ("stack_names_agree_in_bash_and_in_the_worker", stack_names_agree),
+        ("workflow_lint_is_clean_and_catches_a_broken_workflow", workflow_lint),
+        ("workflow_delivers_the_node_token_over_ssh_or_revokes_it", crate::workflow_tokens::delivers_the_node_token_or_revokes_it),
+    ];
+    cases.extend(crate::workflow_runs::cases());
+    vec![Suite { name: "workflow", vars: vec![], cases }]
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 /// A job as the consumer leaves it after a successful dispatch.
-struct Job<'a> {
-    id: &'a str,
-    tenant: &'a str,
-    region: &'a str,
-    target: Option<&'a str>,
-    dedicated: bool,
-    stack: &'a str,
-    trace: &'a str,
+pub struct Job<'a> {
+    pub id: &'a str,
+    pub tenant: &'a str,
+    pub region: &'a str,
+    pub target: Option<&'a str>,
+    pub dedicated: bool,
+    pub stack: &'a str,
+    pub trace: &'a str,
 }
 
-fn insert_dispatched(w: &Worker, j: &Job) {
+pub fn insert_dispatched(w: &Worker, j: &Job) {
     let (now, slug) = (now_ms(), slug(j.tenant));
     JobRow {
         status: "dispatched",
@@ -77,7 +76,7 @@ fn slug(tenant: &str) -> String {
 }
 
 /// The workflow inputs of a job, as the dispatcher sends them (every value a string).
-fn inputs(j: &Job, create_new_server: bool) -> Vec<(&'static str, String)> {
+pub fn inputs(j: &Job, create_new_server: bool) -> Vec<(&'static str, String)> {
     vec![
         ("JOB_ID", j.id.to_string()),
         ("TENANT_ID", j.tenant.to_string()),
@@ -91,12 +90,19 @@ fn inputs(j: &Job, create_new_server: bool) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `bash scripts/workflow/provision.sh` from the repository root against the Worker.
-fn provision(w: &Worker, dir: &Path, inputs: &[(&str, String)], extra: &[(&str, String)], pulumi: Option<&Path>) -> Run {
+/// A fresh `GITHUB_RUN_ID`, as each workflow run has its own.
+pub fn next_run_id() -> String {
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(7_000_000_001);
+    RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst).to_string()
+}
+
+/// `bash scripts/workflow/provision.sh` from the repository root against the Worker, as a new
+/// run (`GITHUB_RUN_ID`; `extra` may name another).
+pub fn provision(w: &Worker, dir: &Path, inputs: &[(&str, String)], extra: &[(&str, String)], pulumi: Option<&Path>) -> Run {
     let mut cmd = Command::new("bash");
     cmd.arg("scripts/workflow/provision.sh").current_dir(repo());
     clean(&mut cmd, path_with(pulumi));
-    cmd.env("CONTROL_PLANE_URL", &w.base).env("INTERNAL_API_KEY", KEY).env("CP_RETRY_DELAY", "0");
+    cmd.env("CONTROL_PLANE_URL", &w.base).env("INTERNAL_API_KEY", KEY).env("CP_RETRY_DELAY", "0").env("GITHUB_RUN_ID", next_run_id());
     for (k, v) in inputs.iter().chain(extra) {
         cmd.env(k, v);
     }
@@ -108,7 +114,7 @@ fn provision(w: &Worker, dir: &Path, inputs: &[(&str, String)], extra: &[(&str, 
 /// A stub `pulumi` in `dir/bin`: appends `cwd<TAB>args` to `dir/pulumi.log`, exits 0 and prints
 /// `$STUB_IP` (default 203.0.113.10) for `stack output`, `$STUB_SERVER_ID` (default 4242) for the
 /// `server_id` output; with `fail_up` it fails `up` the way a quota error would.
-fn stub_pulumi(dir: &Path, fail_up: bool) -> (PathBuf, PathBuf) {
+pub fn stub_pulumi(dir: &Path, fail_up: bool) -> (PathBuf, PathBuf) {
     let bin = dir.join("bin");
     fs::create_dir_all(&bin).unwrap();
     let log = dir.join("pulumi.log");
@@ -149,7 +155,7 @@ fn assert_every_stack_is(calls: &[(String, Vec<String>)], stack: &str, what: &st
     }
 }
 
-fn pulumi_calls(log: &Path) -> Vec<(String, Vec<String>)> {
+pub fn pulumi_calls(log: &Path) -> Vec<(String, Vec<String>)> {
     fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
@@ -175,14 +181,14 @@ fn starts(args: &[String], prefix: &[&str]) -> bool {
     args.len() >= prefix.len() && args.iter().zip(prefix).all(|(a, p)| a == p)
 }
 
-fn pulumi_project(dir: &Path) -> PathBuf {
+pub fn pulumi_project(dir: &Path) -> PathBuf {
     let infra = dir.join("infra");
     fs::create_dir_all(&infra).unwrap();
     fs::write(infra.join("Pulumi.yaml"), "name: prego-infra\nruntime: nodejs\n").unwrap();
     infra
 }
 
-fn events(w: &Worker, trace: &str) -> Vec<Value> {
+pub fn events(w: &Worker, trace: &str) -> Vec<Value> {
     let r = w.get(&format!("/internal/trace-events?trace_id={trace}"));
     assert_eq!(r.status, 200, "{}", r.text);
     let v = r.json();
@@ -190,7 +196,7 @@ fn events(w: &Worker, trace: &str) -> Vec<Value> {
     v["events"].as_array().unwrap().clone()
 }
 
-fn names(events: &[Value]) -> Vec<&str> {
+pub fn names(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["event"].as_str().unwrap()).collect()
 }
 
@@ -500,7 +506,7 @@ fn workflow_server_id_and_twin_host(w: &mut Worker) {
 }
 
 /// A second run for a job that already finished (a duplicate dispatch) changes nothing and does
-/// not report again.
+/// not report again: its `/start` is a 409 (`job_finished`) and it stops there.
 fn workflow_duplicate_run(w: &mut Worker) {
     register_node(w, "hz-sg-dup");
     let j = Job {
