@@ -163,8 +163,12 @@ async fn deliver(env: &Env, msg: &ProvisionQueueMessage, id: &JobId) -> Result<O
         // A delivery after the deadline dispatches nothing.
         let last = job_store::get(&d1, id).await?.and_then(|j| j.last_error);
         let reason = deadline_error(policy.deadline_seconds, last.as_deref());
-        fail(&d1, job, &reason, now, OnlyIf::Pending).await?;
-        return Ok(Outcome::new(Action::Ack, MessageResult::Failed, Some(attempt), Some(reason)));
+        let stmts = vec![
+            job_store::fail_unsent(&d1, id, &reason, now)?,
+            job_store::event(&d1, job, "job.failed", JobStatus::Failed, Some(serde_json::json!({ "error": reason })), now, EventIf::Moved)?,
+        ];
+        db::batch(&d1, stmts, "mark failed").await?;
+        return Ok(Outcome::new(Action::Ack, MessageResult::Failed, Some(attempt.saturating_sub(1)), Some(reason)));
     }
     let Dispatch { outcome, run } = match &target {
         Ok((_, target)) => dispatch::dispatch(target, msg).await,

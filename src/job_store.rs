@@ -380,6 +380,17 @@ pub fn fail(d1: &D1Database, id: &JobId, reason: &str, now: i64, only_if: OnlyIf
     )
 }
 
+/// -> `failed` with `reason`, for a pending job whose claim found its deadline passed: that
+/// claim sent nothing, so it gives back the attempt it counted (`attempts` counts dispatches).
+pub fn fail_unsent(d1: &D1Database, id: &JobId, reason: &str, now: i64) -> Result<D1PreparedStatement, ApiError> {
+    db::stmt(
+        d1,
+        "UPDATE provision_jobs SET status = 'failed', last_error = ?2, completed_at = ?3, updated_at = ?3, lease_until = NULL, \
+           attempts = MAX(attempts - 1, 0) WHERE job_id = ?1 AND status = 'pending'",
+        &[text(id.as_str()), text(reason), int(now)],
+    )
+}
+
 // ---- the workflow and the operator ------------------------------------------------------------
 
 /// The workflow's first step: a pending or dispatched job that no other run owns becomes

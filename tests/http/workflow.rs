@@ -645,11 +645,9 @@ fn workflow_lint(w: &mut Worker) {
         1,
     );
     // A node20 action (the runtime GitHub removes) and a shell bug that only shellcheck sees.
-    let bad = bad.replacen("actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1", "actions/checkout@v4", 1).replacen(
-        "        run: bash scripts/workflow/check-job.sh",
-        "        run: cd $RUNNER_TEMP && bash scripts/workflow/check-job.sh",
-        1,
-    );
+    let (pin, start) = ("actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1", "        run: bash scripts/workflow/start-job.sh");
+    assert!(bad.contains(pin) && bad.contains(start), "the workflow changed shape; update this check");
+    let bad = bad.replacen(pin, "actions/checkout@v4", 1).replacen(start, "        run: cd $RUNNER_TEMP && bash scripts/workflow/start-job.sh", 1);
     let file = dir.join("broken-provision.yml");
     fs::write(&file, bad).unwrap();
     let mut cmd = Command::new("bash");
