@@ -86,8 +86,9 @@ phases = {
     "metrics": ("POST /internal/server-metrics", load("metrics.json")),
     "compute_1k": ("POST /internal/placement/compute", load("compute1k.json")),
     "compute_10k": ("POST /internal/placement/compute", load("compute10k.json")),
+    "metrics_10k": ("POST /internal/server-metrics", load("metrics10k.json")),
 }
-fleet = {"health": None, "register": 1000, "metrics": 1000, "compute_1k": 1000, "compute_10k": 10000}
+fleet = {"health": None, "register": 1000, "metrics": 1000, "compute_1k": 1000, "compute_10k": 10000, "metrics_10k": 10000}
 
 for key, (_, p) in phases.items():
     if p and p.get("errors"):
@@ -121,9 +122,24 @@ r = ratio(phases["metrics"][1], "rps")
 targets.append({"what": "metrics push throughput vs /health", "target": ">= 0.5x", "value": r,
                 "pass": r is not None and r >= 0.5})
 r = ratio(phases["compute_10k"][1], "p50")
-targets.append({"what": "compute at 10,000 nodes, p50 latency vs /health", "target": "<= 10x", "value": r,
-                "pass": r is not None and r <= 10})
-for key in ("health", "metrics", "compute_1k", "compute_10k"):
+targets.append({"what": "compute at 10,000 nodes, p50 latency vs /health", "target": "<= 5x", "value": r,
+                "pass": r is not None and r <= 5})
+r = ratio(phases["compute_1k"][1], "p50")
+targets.append({"what": "compute at 1,000 nodes, p50 latency vs /health", "target": "<= 2x", "value": r,
+                "pass": r is not None and r <= 2})
+size = (phases["compute_10k"][1] or {}).get("mean_response_bytes")
+targets.append({"what": "compute at 10,000 nodes, default answer size", "target": "<= 64 KiB (65,536 B)", "value": size,
+                "pass": size is not None and size <= 65_536})
+try:
+    r = round(phases["metrics_10k"][1]["rps"] / phases["metrics"][1]["rps"], 3)
+except (TypeError, KeyError, ZeroDivisionError):
+    r = None
+targets.append({"what": "metrics push throughput at 10,000 nodes vs at 1,000", "target": ">= 1.0x", "value": r,
+                "pass": r is not None and r >= 1.0})
+native_10k = next((n for n in (native or {}).get("placement_native", []) if n["nodes"] == 10_000), None)
+targets.append({"what": "native decide_placement at 10,000 nodes, p50", "target": "< 200 us",
+                "value": native_10k and native_10k["p50_us"], "pass": bool(native_10k) and native_10k["p50_us"] < 200})
+for key in ("health", "metrics", "compute_1k", "compute_10k", "metrics_10k"):
     p = phases[key][1]
     per = (p or {}).get("cpu_ms_per_request", {}).get("runtime")
     targets.append({"what": f"{key}: runtime workerd CPU per request", "target": "< 10 ms (free plan)",
@@ -212,7 +228,16 @@ for key, (name, p) in phases.items():
         tgt = f"tput >= 0.5x  {verdict(r is not None and r >= 0.5)}"
     elif key == "compute_10k":
         r = ratio(p, "p50")
-        tgt = f"p50 <= 10x   {verdict(r is not None and r <= 10)}"
+        tgt = f"p50 <= 5x    {verdict(r is not None and r <= 5)}"
+    elif key == "compute_1k":
+        r = ratio(p, "p50")
+        tgt = f"p50 <= 2x    {verdict(r is not None and r <= 2)}"
+    elif key == "metrics_10k":
+        try:
+            r = p["rps"] / phases["metrics"][1]["rps"]
+        except (TypeError, KeyError, ZeroDivisionError):
+            r = None
+        tgt = f"tput >= 1.0x of 1k  {verdict(r is not None and r >= 1.0)}"
     elif key == "register":
         tgt = "(info: fixed 1,000)"
     print(f"{name:<34}{f(fleet[key], '{:,}', '-'):>7}{p['requests']:>7,}{p['rps']:>9,.1f}"
@@ -235,7 +260,7 @@ if native:
         print(f"{s['nodes']:>8,}{s['iterations']:>12,}{s['mean_us']:>10,.1f}{s['p50_us']:>10,.1f}{s['p99_us']:>10,.1f}")
     print()
 print("CPU time per request (free-plan limit 10 ms):")
-for key in ("health", "metrics", "compute_1k", "compute_10k"):
+for key in ("health", "metrics", "compute_1k", "compute_10k", "metrics_10k"):
     p = phases[key][1]
     per = (p or {}).get("cpu_ms_per_request", {}).get("runtime")
     print(f"  {key:<14}{f(per, '{:.2f} ms'):>12}  {verdict(per is not None and per < 10)}")

@@ -10,7 +10,7 @@
 #      fixed measured window): GET /health; 1,000 node registrations over HTTP; metrics pushes
 #      round-robin over those 1,000 nodes; placement/compute with 1,000 nodes; 9,000 more nodes
 #      (with fresh metrics, same region) seeded straight into the local D1 file; compute with
-#      10,000 nodes. The workerd processes' CPU time is read from /proc over each measured window;
+#      10,000 nodes; metrics pushes round-robin over all 10,000. The workerd processes' CPU time is read from /proc over each measured window;
 #   5. a probe: the Worker restarted on the same state with wrangler's local trace collector on, a
 #      few sequential requests, and a look at what workerd reports (cpuTime, span and D1 times).
 # The wrangler process group is always stopped on exit. Knobs (environment): BENCH_CONCURRENCY (8),
@@ -168,6 +168,7 @@ log "seeding 9,000 more nodes into the local D1 file"
 python3 bench/seed.py "$STATE" --region "$REGION" --prefix "$PREFIX" --from 1000 --to 10000 >"$RUN/seed.json"
 fleet_check "$RUN/cluster10k.json"
 phase compute10k /internal/placement/compute --auth "$KEY" --body compute --region "$REGION" "${TIMED[@]}"
+phase metrics10k /internal/server-metrics --auth "$KEY" --body metrics --nodes 10000 --node-prefix "$PREFIX" "${TIMED[@]}"
 
 # ---- 5. what local workerd reports per request ----
 log "probe: restarting with the local trace collector on, sequential requests"

@@ -90,6 +90,9 @@ fn build_response(status: u16, body: String, kind: BodyKind, request_id: &str, e
         Some(ApiError::MethodNotAllowed { allow }) => {
             let _ = headers.set("allow", allow);
         }
+        Some(ApiError::Unavailable { retry_after_s, .. }) => {
+            let _ = headers.set("retry-after", &retry_after_s.to_string());
+        }
         _ => {}
     }
     Response::builder().with_status(status).with_headers(headers).fixed(body.into_bytes())

@@ -200,6 +200,11 @@ pub fn reserved_sql(node: &str, pushed_at: &str) -> String {
     )
 }
 
+/// An SQL condition: job `{job}` exists and is active (trace retention keeps its events).
+pub fn is_active_sql(job: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM provision_jobs WHERE job_id = {job} AND status IN {ACTIVE})")
+}
+
 /// An SQL condition: node `{node}` has no active job (the node delete's guard).
 pub fn no_active_job_on(node: &str) -> String {
     format!("NOT EXISTS (SELECT 1 FROM provision_jobs WHERE target_server_id = {node} AND status IN {ACTIVE})")
@@ -228,8 +233,9 @@ pub struct NewJob<'a> {
 }
 
 /// The insert; it does nothing when the idempotency key or the tenant's active job already
-/// exists (unique indexes), or when the chosen node filled up or was set draining since the
-/// fleet was read (a guard in the same statement).
+/// exists (unique indexes), when the chosen node filled up or was set draining since the fleet
+/// was read, or when a dedicated job's stack belongs to another tenant (guards in the same
+/// statement; `stack_owners::claim` follows it in the batch).
 pub fn insert(d1: &D1Database, j: &NewJob) -> Result<D1PreparedStatement, ApiError> {
     db::stmt(
         d1,
@@ -238,11 +244,13 @@ pub fn insert(d1: &D1Database, j: &NewJob) -> Result<D1PreparedStatement, ApiErr
                subdomain_slug, canonical_hostname, pulumi_stack, trace_id, idempotency_key, attempts, next_attempt_at, created_at, updated_at, \
                retry_of) \
              SELECT ?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?13, ?13, ?15 \
-             WHERE ?6 IS NULL OR ( \
+             WHERE (?6 IS NULL OR ( \
                (SELECT status FROM nodes WHERE node_id = ?6) = 'active' AND \
-               (SELECT tenant_count FROM server_metrics WHERE node_id = ?6) + {} < ?14) \
+               (SELECT tenant_count FROM server_metrics WHERE node_id = ?6) + {} < ?14)) \
+               AND (?4 IS NULL OR {}) \
              ON CONFLICT DO NOTHING",
-            reserved_sql("?6", "(SELECT updated_at FROM server_metrics WHERE node_id = ?6)")
+            reserved_sql("?6", "(SELECT updated_at FROM server_metrics WHERE node_id = ?6)"),
+            crate::stack_owners::free_for("?10", "?2")
         ),
         &[
             text(j.job_id.as_str()),

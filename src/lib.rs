@@ -20,6 +20,7 @@ mod outbox;
 mod reconcile;
 mod routes;
 mod scheduled;
+mod stack_owners;
 mod trace_log;
 
 use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};

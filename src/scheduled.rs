@@ -1,5 +1,5 @@
 //! The scheduled handler (every 5 minutes): the outbox sweep, the job reconcile (stranded runs,
-//! pending jobs past the deadline), snapshot retention, and the freshness alert of the metrics
+//! pending jobs past the deadline), snapshot and trace retention, and the freshness alert of the metrics
 //! runbook (one log line naming every stale node). The parts run independently: a failing sweep
 //! must not stop the reconcile, retention or the alert.
 
@@ -73,7 +73,9 @@ async fn sweep(env: &Env, d1: &D1Database, config: &Config, now: i64) -> Result<
 async fn prune(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
     let cutoff = now - i64::from(config.snapshot_retention_days.clone()?) * DAY_MS;
     let pruned = db::run(db::stmt(d1, "DELETE FROM server_metrics_snapshots WHERE created_at < ?1", &[int(cutoff)])?, "prune snapshots").await?;
-    Ok(log_fields!("snapshots_pruned" => pruned))
+    let trace_cutoff = now - i64::from(config.trace_retention_days.clone()?) * DAY_MS;
+    let traces = crate::trace_log::prune(d1, trace_cutoff).await?;
+    Ok(log_fields!("snapshots_pruned" => pruned, "trace_events_pruned" => traces))
 }
 
 /// Stale nodes (every status: a draining node that stopped pushing is still worth knowing about).

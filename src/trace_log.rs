@@ -89,3 +89,23 @@ pub async fn events_of(d1: &D1Database, timeline: Timeline<'_>) -> Result<Vec<se
     )?;
     Ok(db::all::<EventRow>(s, "list trace events").await?.into_iter().map(EventRow::into_json).collect())
 }
+
+/// The most events one retention pass deletes: a first run on a large backlog is spread over a
+/// few scheduled runs rather than one long write that holds D1's single writer.
+const PRUNE_BATCH: u32 = 50_000;
+
+/// Trace retention: deletes events older than `cutoff_ms`, of jobs that are no longer active
+/// (or of no job at all). An active job's timeline is kept whole, however old it is: it is what
+/// an operator reads to understand why the job is still running.
+pub async fn prune(d1: &D1Database, cutoff_ms: i64) -> Result<usize, ApiError> {
+    let s = db::stmt(
+        d1,
+        &format!(
+            "DELETE FROM trace_events WHERE id IN (SELECT e.id FROM trace_events e WHERE e.created_at < ?1 \
+               AND (e.job_id IS NULL OR NOT {}) LIMIT {PRUNE_BATCH})",
+            crate::job_store::is_active_sql("e.job_id")
+        ),
+        &[int(cutoff_ms)],
+    )?;
+    db::run(s, "prune trace events").await
+}

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cp_core::domain::{NodeStatus, PlanTier, Policy, Region};
-use cp_core::placement::{decide_placement, FleetNode, NodeMetrics, PlacementInput, Thresholds};
+use cp_core::placement::{decide_placement, FleetNode, Listing, NodeMetrics, PlacementInput, Thresholds};
 
 const NOW_MS: i64 = 1_800_000_000_000;
 
@@ -68,6 +68,10 @@ fn measure(nodes: usize) -> Stats {
         tenant_id: Some("tenant-bench"),
         policy: Policy::UnifiedV1,
         thresholds: Thresholds::default(),
+        blind_fleet_pct: 50,
+        stack_owner: None,
+        // What a compute call with the default body asks for.
+        listing: Listing::DEFAULT,
         now_ms: NOW_MS,
     };
     // About 0.2 s of work per size whatever the size; at least 100 samples for a p99.

@@ -52,6 +52,12 @@ pub struct Config {
     pub default_region: Setting<Region>,
     pub tenant_base_domain: Setting<String>,
     pub snapshot_retention_days: Setting<u32>,
+    /// `PLACEMENT_BLIND_FLEET_PCT` (0-100, default 50; 0 turns the hold off).
+    pub blind_fleet_pct: Setting<u32>,
+    /// `SNAPSHOT_MIN_INTERVAL_SECONDS` (default 300; 0 stores every asked-for snapshot).
+    pub snapshot_min_interval_s: Setting<u32>,
+    /// `TRACE_RETENTION_DAYS` (default 90, at least 1: a trace is what explains a job afterwards).
+    pub trace_retention_days: Setting<u32>,
     /// The dispatcher's backoff and deadline (`DISPATCH_RETRY_BASE_SECONDS`, default 30,
     /// `DISPATCH_RETRY_MAX_SECONDS`, default 600, `DISPATCH_DEADLINE_SECONDS`, default 21600);
     /// tests shorten them.
@@ -87,6 +93,11 @@ impl Config {
                 crate::ids::is_dns_name(v).then(|| v.to_ascii_lowercase())
             }),
             snapshot_retention_days: with_default(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 30, |v| v.parse().ok()),
+            blind_fleet_pct: with_default(get("PLACEMENT_BLIND_FLEET_PCT"), "PLACEMENT_BLIND_FLEET_PCT", 50, |v| v.parse().ok().filter(|n| *n <= 100)),
+            snapshot_min_interval_s: with_default(get("SNAPSHOT_MIN_INTERVAL_SECONDS"), "SNAPSHOT_MIN_INTERVAL_SECONDS", 300, |v| {
+                v.parse().ok().filter(|n| *n <= 86_400)
+            }),
+            trace_retention_days: with_default(get("TRACE_RETENTION_DAYS"), "TRACE_RETENTION_DAYS", 90, |v| v.parse().ok().filter(|n| (1..=3650).contains(n))),
             retry_policy: retry_policy(get("DISPATCH_RETRY_BASE_SECONDS"), get("DISPATCH_RETRY_MAX_SECONDS"), get("DISPATCH_DEADLINE_SECONDS")),
             job_run_timeout_s: with_default(get("JOB_RUN_TIMEOUT_SECONDS"), "JOB_RUN_TIMEOUT_SECONDS", 5400, |v| {
                 v.parse().ok().filter(|n| (1..=604_800).contains(n))
@@ -158,6 +169,7 @@ mod tests {
         assert_eq!(c.default_region, Ok(Region::Sg));
         assert_eq!(c.tenant_base_domain.as_deref(), Ok("pregoi.com"));
         assert_eq!(c.snapshot_retention_days, Ok(30));
+        assert_eq!((c.blind_fleet_pct, c.snapshot_min_interval_s, c.trace_retention_days), (Ok(50), Ok(300), Ok(90)));
         assert_eq!(c.github_ref.as_deref(), Ok("main"));
         assert_eq!(c.retry_policy, Ok(RetryPolicy { base_delay_seconds: 30, max_delay_seconds: 600, deadline_seconds: 21_600 }));
         assert_eq!(c.job_run_timeout_s, Ok(5400));
@@ -177,7 +189,12 @@ mod tests {
             ("GITHUB_WORKFLOW_DISPATCH_URL", "ftp://x"),
             ("DISPATCH_DEADLINE_SECONDS", "-1"),
             ("JOB_RUN_TIMEOUT_SECONDS", "soon"),
+            ("PLACEMENT_BLIND_FLEET_PCT", "101"),
+            ("SNAPSHOT_MIN_INTERVAL_SECONDS", "-5"),
+            ("TRACE_RETENTION_DAYS", "0"),
         ]);
+        assert_eq!(c.blind_fleet_pct.clone().unwrap_err(), ApiError::Misconfigured { setting: "PLACEMENT_BLIND_FLEET_PCT" });
+        assert!(c.snapshot_min_interval_s.is_err() && c.trace_retention_days.is_err());
         assert_eq!(c.retry_policy.clone().unwrap_err(), ApiError::Misconfigured { setting: "DISPATCH_DEADLINE_SECONDS" });
         assert_eq!(c.job_run_timeout_s.clone().unwrap_err(), ApiError::Misconfigured { setting: "JOB_RUN_TIMEOUT_SECONDS" });
         assert_eq!(c.memory_pct_max.unwrap_err(), ApiError::Misconfigured { setting: "PLACEMENT_MEMORY_PCT_MAX" });

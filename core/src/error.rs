@@ -36,6 +36,11 @@ pub enum ApiError {
     /// Well-formed but not processable (422).
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String, field: Option<String> },
+    /// The request is sound but must not be acted on now (503); `retry_after_s` becomes the
+    /// `Retry-After` header. A fleet that looks blind is the case: ordering servers on it would
+    /// cost money for a broken metrics pipeline.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String, retry_after_s: u32 },
     /// A setting the request needs is missing or malformed (500). Names the setting, never its value.
     #[error("setting {setting} is missing or malformed")]
     Misconfigured { setting: &'static str },
@@ -76,6 +81,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Unprocessable { .. } => 422,
+            ApiError::Unavailable { .. } => 503,
             ApiError::Misconfigured { .. } | ApiError::Internal { .. } => 500,
         }
     }
@@ -91,6 +97,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { code, .. } => code,
+            ApiError::Unavailable { code, .. } => code,
             ApiError::Misconfigured { .. } => "misconfigured",
             ApiError::Internal { .. } => "internal",
         }
@@ -151,6 +158,7 @@ mod tests {
             (ApiError::conflict("c", "m"), 409),
             (ApiError::PayloadTooLarge { limit: 1 }, 413),
             (ApiError::UnsupportedMediaType, 415),
+            (ApiError::Unavailable { code: "c", message: "m".into(), retry_after_s: 60 }, 503),
         ];
         for (e, status) in cases {
             assert_eq!(e.status(), *status, "{e:?}");

@@ -133,11 +133,24 @@ impl NodeView {
     }
 }
 
-/// `GET /internal/nodes?region=..&stale=..`: both filters optional.
-#[derive(Debug, Default, PartialEq)]
+/// `GET /internal/nodes?region=..&stale=..&limit=..&cursor=..`: every parameter optional; pages
+/// in node_id order.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeListFilter {
     pub region: Option<Region>,
     pub stale: Option<bool>,
+    /// `limit` (1-1000, default 1000).
+    pub limit: u32,
+    /// The page starts after this node_id (from the opaque `cursor`).
+    pub after: Option<NodeId>,
+}
+
+pub const MAX_NODE_PAGE: u32 = 1000;
+
+impl Default for NodeListFilter {
+    fn default() -> Self {
+        NodeListFilter { region: None, stale: None, limit: MAX_NODE_PAGE, after: None }
+    }
 }
 
 impl NodeListFilter {
@@ -153,10 +166,18 @@ impl NodeListFilter {
                         _ => return Err(ApiError::bad_field("stale", "stale must be true or false")),
                     })
                 }
+                "limit" => {
+                    filter.limit = v
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=MAX_NODE_PAGE).contains(n))
+                        .ok_or_else(|| ApiError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_NODE_PAGE}")))?
+                }
+                "cursor" => filter.after = Some(decode_node_cursor(v)?),
                 other => {
                     return Err(ApiError::BadRequest {
                         code: "unknown_field",
-                        message: format!("unknown query parameter {:?}; allowed: region, stale", truncate(other, 64)),
+                        message: format!("unknown query parameter {:?}; allowed: region, stale, limit, cursor", truncate(other, 64)),
                         field: Some(truncate(other, 64)),
                     })
                 }
@@ -164,6 +185,22 @@ impl NodeListFilter {
         }
         Ok(filter)
     }
+}
+
+/// The cursor of the node list: opaque to clients (hex of the last node_id of the page), so its
+/// form can change without breaking them.
+pub fn encode_node_cursor(last: &str) -> String {
+    last.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_node_cursor(raw: &str) -> Result<NodeId, ApiError> {
+    let bad = || ApiError::bad_field("cursor", "cursor is not one this API gave out");
+    if raw.is_empty() || raw.len() > 128 || !raw.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..raw.len()).step_by(2).map(|i| raw.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<_>>().ok_or_else(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    NodeId::parse("cursor", &text).map_err(|_| bad())
 }
 
 /// `POST /internal/server-metrics`, as the metrics runbook defines it.
@@ -288,7 +325,16 @@ mod tests {
 
     #[test]
     fn list_filters() {
-        assert_eq!(NodeListFilter::parse([("region", "eu"), ("stale", "true")]).unwrap(), NodeListFilter { region: Some(Region::Eu), stale: Some(true) });
+        assert_eq!(
+            NodeListFilter::parse([("region", "eu"), ("stale", "true")]).unwrap(),
+            NodeListFilter { region: Some(Region::Eu), stale: Some(true), limit: 1000, after: None }
+        );
+        let cursor = encode_node_cursor("hz-sg-07");
+        let f = NodeListFilter::parse([("limit", "2"), ("cursor", cursor.as_str())]).unwrap();
+        assert_eq!((f.limit, f.after.as_ref().map(NodeId::as_str)), (2, Some("hz-sg-07")));
+        for (k, v) in [("limit", "0"), ("limit", "1001"), ("limit", "x"), ("cursor", "zz"), ("cursor", "6"), ("cursor", "2f2e2e"), ("cursor", "")] {
+            assert_eq!(NodeListFilter::parse([(k, v)]).unwrap_err().body().error.field.as_deref(), Some(k), "{k}={v}");
+        }
         assert!(NodeListFilter::parse([("stale", "yes")]).is_err());
         assert!(NodeListFilter::parse([("regoin", "eu")]).is_err());
     }

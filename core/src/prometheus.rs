@@ -16,7 +16,7 @@
 use crate::domain::{JobStatus, NodeStatus, PlanTier, Policy, Region};
 use crate::error::ApiError;
 use crate::nodes::{is_stale, metrics_age_s};
-use crate::placement::{decide_placement, FleetNode, PlacementInput, Thresholds};
+use crate::placement::{decide_placement, FleetNode, Listing, PlacementInput, Thresholds};
 use std::fmt::Write;
 
 /// The media type of the text format that `promtool check metrics` and every scraper accept.
@@ -93,7 +93,17 @@ pub fn render(s: &Snapshot<'_>) -> Result<String, ApiError> {
 /// Eligibility does not depend on the tier or the policy (candidates carry their reasons in every
 /// case), so a basic tenant under `unified_v1` asks the question without naming a stack.
 fn eligible(region: Region, nodes: &[FleetNode], s: &Snapshot<'_>) -> Result<usize, ApiError> {
-    let input = PlacementInput { plan_tier: PlanTier::Basic, region, tenant_id: None, policy: Policy::UnifiedV1, thresholds: s.thresholds, now_ms: s.now_ms };
+    let input = PlacementInput {
+        plan_tier: PlanTier::Basic,
+        region,
+        tenant_id: None,
+        policy: Policy::UnifiedV1,
+        thresholds: s.thresholds,
+        blind_fleet_pct: 0,
+        stack_owner: None,
+        listing: Listing::NONE,
+        now_ms: s.now_ms,
+    };
     Ok(decide_placement(&input, nodes)?.cluster.eligible)
 }
 
@@ -231,6 +241,9 @@ mod tests {
             tenant_id: None,
             policy: Policy::UnifiedV1,
             thresholds: Thresholds::default(),
+            blind_fleet_pct: 0,
+            stack_owner: None,
+            listing: Listing::ALL,
             now_ms: NOW,
         };
         let eligible = decide_placement(&input, &sg).unwrap().candidates.iter().filter(|c| c.eligible).count();

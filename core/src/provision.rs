@@ -5,6 +5,8 @@ use crate::domain::{JobStatus, PlanTier, Region};
 use crate::error::ApiError;
 use crate::ids::{is_dns_name, NodeId, SubdomainSlug, TenantId, TraceId};
 use crate::json::{parse_object, Fields};
+use crate::placement::Listing;
+use serde_json::Value;
 
 /// Tier and region of a placement request: `plan_tier` (alias `tier`, default basic) and
 /// `region` (default `DEFAULT_REGION`). Unknown values are 400, never a silent default.
@@ -28,21 +30,53 @@ pub struct ComputeRequest {
     /// Echoed, and used for a dedicated stack's name. Free text within bounds: a preview may ask
     /// about an id the enqueue path would refuse, and the answer then says so.
     pub tenant_id: Option<String>,
+    /// `candidates_limit` (0-1000, default 100).
+    pub candidates_limit: usize,
+    /// `explain_node_ids`: at most 50 distinct node ids.
+    pub explain_node_ids: Vec<String>,
 }
 
 impl ComputeRequest {
     pub fn parse(body: &[u8], default_region: Region) -> Result<Self, ApiError> {
         let mut f = parse_object(body)?;
-        f.deny_unknown(&["plan_tier", "tier", "region", "tenant_id"])?;
+        f.deny_unknown(&["plan_tier", "tier", "region", "tenant_id", "candidates_limit", "explain_node_ids"])?;
         let (plan_tier, region) = tier_and_region(&mut f, default_region)?;
+        let candidates_limit = f.opt_count("candidates_limit", Listing::MAX_LIMIT as u64)?.map_or(Listing::DEFAULT_LIMIT, |n| n as usize);
+        let explain_node_ids = explain_ids(f.opt_value("explain_node_ids"))?;
         let tenant_id = f.opt_str("tenant_id")?;
         if let Some(t) = &tenant_id {
             if t.is_empty() || t.chars().count() > 128 || t.chars().any(char::is_control) {
                 return Err(ApiError::bad_field("tenant_id", "tenant_id must be 1-128 characters without control characters"));
             }
         }
-        Ok(ComputeRequest { plan_tier, region, tenant_id })
+        Ok(ComputeRequest { plan_tier, region, tenant_id, candidates_limit, explain_node_ids })
     }
+}
+
+/// `explain_node_ids`: an array of at most 50 distinct node ids (an id twice would be one node
+/// explained twice: a caller's mistake worth naming).
+fn explain_ids(value: Option<Value>) -> Result<Vec<String>, ApiError> {
+    const FIELD: &str = "explain_node_ids";
+    let items = match value {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(ApiError::bad_field(FIELD, "explain_node_ids must be an array of node ids")),
+    };
+    if items.len() > Listing::MAX_EXPLAIN {
+        return Err(ApiError::bad_field(FIELD, format!("explain_node_ids takes at most {} node ids", Listing::MAX_EXPLAIN)));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let id = match item {
+            Value::String(s) => NodeId::parse(FIELD, &s)?.to_string(),
+            _ => return Err(ApiError::bad_field(FIELD, "explain_node_ids must be an array of node ids")),
+        };
+        if ids.contains(&id) {
+            return Err(ApiError::bad_field(FIELD, format!("explain_node_ids names {id} twice")));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// `POST /internal/tenants/:tenant_id/enqueue-provision`.
@@ -158,7 +192,29 @@ mod tests {
 
     #[test]
     fn compute_requests() {
-        assert_eq!(ComputeRequest::parse(b"", Region::Us).unwrap(), ComputeRequest { plan_tier: PlanTier::Basic, region: Region::Us, tenant_id: None });
+        assert_eq!(
+            ComputeRequest::parse(b"", Region::Us).unwrap(),
+            ComputeRequest { plan_tier: PlanTier::Basic, region: Region::Us, tenant_id: None, candidates_limit: 100, explain_node_ids: vec![] }
+        );
+        let c = ComputeRequest::parse(br#"{"candidates_limit":0,"explain_node_ids":["hz-1","hz-2"]}"#, Region::Us).unwrap();
+        assert_eq!((c.candidates_limit, c.explain_node_ids), (0, vec!["hz-1".to_string(), "hz-2".to_string()]));
+        assert_eq!(ComputeRequest::parse(br#"{"candidates_limit":1000.0}"#, Region::Us).unwrap().candidates_limit, 1000);
+        let fifty: Vec<String> = (0..50).map(|i| format!("\"n{i}\"")).collect();
+        assert_eq!(ComputeRequest::parse(format!(r#"{{"explain_node_ids":[{}]}}"#, fifty.join(",")).as_bytes(), Region::Us).unwrap().explain_node_ids.len(), 50);
+        let field = |body: &str| ComputeRequest::parse(body.as_bytes(), Region::Us).unwrap_err().body().error.field;
+        for bad in [r#"{"candidates_limit":1001}"#, r#"{"candidates_limit":-1}"#, r#"{"candidates_limit":2.5}"#, r#"{"candidates_limit":"10"}"#] {
+            assert_eq!(field(bad).as_deref(), Some("candidates_limit"), "{bad}");
+        }
+        let fifty_one: Vec<String> = (0..51).map(|i| format!("\"n{i}\"")).collect();
+        for bad in [
+            format!(r#"{{"explain_node_ids":[{}]}}"#, fifty_one.join(",")),
+            r#"{"explain_node_ids":"hz-1"}"#.to_string(),
+            r#"{"explain_node_ids":[1]}"#.to_string(),
+            r#"{"explain_node_ids":["a b"]}"#.to_string(),
+            r#"{"explain_node_ids":["hz-1","hz-1"]}"#.to_string(),
+        ] {
+            assert_eq!(field(&bad).as_deref(), Some("explain_node_ids"), "{bad}");
+        }
         assert!(ComputeRequest::parse(br#"{"tier":"platinum"}"#, Region::Us).is_err());
         assert!(ComputeRequest::parse(br#"{"tenant_id":""}"#, Region::Us).is_err());
         assert!(ComputeRequest::parse(br#"{"dry":true}"#, Region::Us).is_err());

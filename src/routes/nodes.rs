@@ -3,7 +3,7 @@
 use crate::ctx::{Ctx, Reply};
 use crate::db::{self, int, opt_text, text, OrInternal};
 use cp_core::ids::NodeId;
-use cp_core::nodes::{NodeListFilter, NodeUpsert, NodeView, StoredMetrics, StoredNode};
+use cp_core::nodes::{encode_node_cursor, NodeListFilter, NodeUpsert, NodeView, StoredMetrics, StoredNode};
 use cp_core::ApiError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -108,21 +108,35 @@ pub async fn get(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
     }
 }
 
+/// One page, filtered in SQL (so a page is full whatever the filter), one row past the limit
+/// read to know whether another page follows.
 pub async fn list(ctx: &mut Ctx, query: &[(String, String)]) -> Result<Reply, ApiError> {
     let filter = NodeListFilter::parse(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let stale_after_s = ctx.config.stale_after_s.clone()?;
     let d1 = db::database(&ctx.env)?;
-    let s = match filter.region {
-        Some(r) => db::stmt(&d1, &format!("{NODE_SELECT} WHERE n.region = ?1 ORDER BY n.node_id"), &[text(r.as_str())])?,
-        None => db::stmt(&d1, &format!("{NODE_SELECT} ORDER BY n.node_id"), &[])?,
-    };
-    let nodes: Vec<NodeView> = db::all::<NodeRow>(s, "list nodes")
-        .await?
-        .into_iter()
-        .map(|row| row.into_view(ctx.now_ms, stale_after_s))
-        .filter(|v| filter.stale.is_none_or(|want| v.stale == want))
-        .collect();
-    Reply::json(200, &serde_json::json!({ "nodes": nodes }))
+    // The stale test is `is_stale`'s (older than the limit, or no metrics row); ?6 is the wanted
+    // answer, or NULL for both.
+    let s = db::stmt(
+        &d1,
+        &format!(
+            "{NODE_SELECT} WHERE (?1 IS NULL OR n.region = ?1) AND (?2 IS NULL OR n.node_id > ?2) \
+             AND (?6 IS NULL OR (m.updated_at IS NULL OR ?4 - m.updated_at > ?5) = ?6) ORDER BY n.node_id LIMIT ?3"
+        ),
+        &[
+            opt_text(filter.region.map(|r| r.as_str())),
+            opt_text(filter.after.as_ref().map(|a| a.as_str())),
+            int(i64::from(filter.limit) + 1),
+            int(ctx.now_ms),
+            int(i64::try_from(stale_after_s.saturating_mul(1000)).unwrap_or(i64::MAX)),
+            filter.stale.map_or(worker::wasm_bindgen::JsValue::NULL, |want| int(i64::from(want))),
+        ],
+    )?;
+    let mut rows = db::all::<NodeRow>(s, "list nodes").await?;
+    let more = rows.len() > filter.limit as usize;
+    rows.truncate(filter.limit as usize);
+    let next_cursor = if more { rows.last().map(|r| encode_node_cursor(&r.node_id)) } else { None };
+    let nodes: Vec<NodeView> = rows.into_iter().map(|row| row.into_view(ctx.now_ms, stale_after_s)).collect();
+    Reply::json(200, &serde_json::json!({ "nodes": nodes, "next_cursor": next_cursor }))
 }
 
 pub async fn delete(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {

@@ -4,7 +4,10 @@
 use crate::ctx::{Ctx, Reply};
 use crate::db;
 use crate::fleet;
-use cp_core::placement::{decide_placement, legacy_dry_run_view, PlacementInput};
+use crate::stack_owners;
+use cp_core::domain::PlanTier;
+use cp_core::placement::{decide_placement, legacy_dry_run_view, Listing, PlacementInput};
+use cp_core::stack::pulumi_stack;
 use cp_core::provision::ComputeRequest;
 use cp_core::ApiError;
 
@@ -18,15 +21,28 @@ pub enum View {
 
 pub async fn compute(ctx: &mut Ctx, body: &[u8], view: View) -> Result<Reply, ApiError> {
     let req = ComputeRequest::parse(body, ctx.config.default_region.clone()?)?;
+    let d1 = db::database(&ctx.env)?;
+    // A dedicated preview names its stack's owner, so it shows the enqueue's stack_name_taken.
+    // A tenant_id that cannot form a name is left to decide_placement's 400.
+    let owner = match (req.plan_tier, pulumi_stack(true, req.region, req.tenant_id.as_deref())) {
+        (PlanTier::Enterprise, Ok(Some(stack))) => stack_owners::owner(&d1, &stack).await?,
+        _ => None,
+    };
     let input = PlacementInput {
         plan_tier: req.plan_tier,
         region: req.region,
         tenant_id: req.tenant_id.as_deref(),
         policy: ctx.config.policy.clone()?,
         thresholds: ctx.config.thresholds()?,
+        blind_fleet_pct: ctx.config.blind_fleet_pct.clone()?,
+        stack_owner: owner.as_deref(),
+        // The legacy shape shows no candidates, so it builds none.
+        listing: match view {
+            View::Compute => Listing { candidates_limit: req.candidates_limit, explain_node_ids: &req.explain_node_ids },
+            View::LegacyDryRun => Listing::NONE,
+        },
         now_ms: ctx.now_ms,
     };
-    let d1 = db::database(&ctx.env)?;
     let fleet = fleet::load(&d1, req.region).await?;
     let decision = decide_placement(&input, &fleet)?;
     if view == View::LegacyDryRun {

@@ -3,19 +3,25 @@
 //! its new job through the same [`create`].
 //!
 //! Duplicates are stopped by the database, not by a read-then-write: the insert does nothing when
-//! the idempotency key or the tenant's active job already exists (unique indexes), and when the
-//! chosen node filled up or was set draining since the fleet was read (a guard in the same
-//! statement).
+//! the idempotency key or the tenant's active job already exists (unique indexes), when the
+//! chosen node filled up or was set draining since the fleet was read, and when a dedicated
+//! stack's name already belongs to another tenant (guards in the same statement, and the owner
+//! recorded in the same batch).
+//!
+//! A hold (SPEC Part 2) refuses before anything is written: a region that looks blind is a 503
+//! with `Retry-After`, a stack name taken is a 409.
 
 use crate::ctx::{Ctx, Reply};
 use crate::db;
 use crate::fleet;
 use crate::job_store::{self, EventIf, JobRef, NewJob};
 use crate::outbox;
+use crate::stack_owners;
 use cp_core::domain::{InfraMode, JobStatus, PlanTier, Region};
 use cp_core::ids::{TenantId, TraceId};
 use cp_core::job::{Job, JobId};
-use cp_core::placement::{decide_placement, PlacementInput};
+use cp_core::placement::{decide_placement, Hold, Listing, PlacementInput};
+use cp_core::stack::pulumi_stack;
 use cp_core::provision::EnqueueRequest;
 use cp_core::ApiError;
 use serde_json::json;
@@ -62,19 +68,35 @@ pub async fn create(ctx: &mut Ctx, spec: &JobSpec<'_>) -> Result<Reply, ApiError
     }
     let input_policy = ctx.config.policy.clone()?;
     let thresholds = ctx.config.thresholds()?;
+    let blind_fleet_pct = ctx.config.blind_fleet_pct.clone()?;
     ctx.trace_id = Some(spec.trace_id.to_string());
+    // The stack whose owner matters (dedicated only; a shared stack is the region's).
+    let dedicated_stack = match spec.plan_tier {
+        PlanTier::Enterprise => pulumi_stack(true, spec.region, Some(spec.tenant_id.as_str()))?,
+        _ => None,
+    };
 
     for _ in 0..PLACEMENT_ATTEMPTS {
+        let owner = match &dedicated_stack {
+            Some(stack) => stack_owners::owner(&d1, stack).await?,
+            None => None,
+        };
         let input = PlacementInput {
             plan_tier: spec.plan_tier,
             region: spec.region,
             tenant_id: Some(spec.tenant_id.as_str()),
             policy: input_policy,
             thresholds,
+            blind_fleet_pct,
+            stack_owner: owner.as_deref(),
+            listing: Listing::NONE,
             now_ms: ctx.now_ms,
         };
         let fleet = fleet::load(&d1, spec.region).await?;
         let decision = decide_placement(&input, &fleet)?;
+        if let Some(hold) = decision.hold {
+            return Err(hold.into_error());
+        }
         let placement = &decision.placement;
         let job_id = JobId::parse(&uuid::Uuid::new_v4().to_string())?;
         let stack = placement.pulumi_stack.clone().unwrap_or_default();
@@ -100,11 +122,14 @@ pub async fn create(ctx: &mut Ctx, spec: &JobSpec<'_>) -> Result<Reply, ApiError
         if let Some(old) = spec.retry_of {
             detail["retry_of"] = json!(old);
         }
-        let stmts = vec![
+        let mut stmts = vec![
             job_store::insert(&d1, &new)?,
             job_store::event(&d1, job, "job.created", JobStatus::Pending, Some(detail), ctx.now_ms, EventIf::Stored)?,
             job_store::select(&d1, &job_id)?,
         ];
+        if let Some(stack) = &dedicated_stack {
+            stmts.push(stack_owners::claim(&d1, stack, spec.tenant_id.as_str(), &job_id, ctx.now_ms)?);
+        }
         let results = db::batch(&d1, stmts, "insert job").await?;
         if db::changes(&results[0])? == 1 {
             ctx.job_id = Some(job_id.to_string());
@@ -133,6 +158,12 @@ pub async fn create(ctx: &mut Ctx, spec: &JobSpec<'_>) -> Result<Reply, ApiError
         }
         if let Some(active) = job_store::active_for_tenant(&d1, spec.tenant_id.as_str()).await? {
             return Err(ApiError::conflict("active_job_exists", format!("tenant {} already has job {} ({})", spec.tenant_id, active.job_id, active.status)));
+        }
+        if let Some(stack) = &dedicated_stack {
+            // Another tenant's batch claimed the name between our read and our insert.
+            if stack_owners::owner(&d1, stack).await?.is_some_and(|o| o != spec.tenant_id.as_str()) {
+                return Err(Hold::stack_taken(stack).into_error());
+            }
         }
     }
     Err(ApiError::conflict("placement_contended", "the fleet changed under every attempt; try again"))

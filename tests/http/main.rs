@@ -12,6 +12,7 @@ mod fake_github;
 mod fake_hetzner;
 mod foundation;
 mod harness;
+mod holds;
 mod hostile;
 mod hostile_tokens;
 mod lifecycle;
@@ -50,6 +51,7 @@ fn main() {
     let all = [
         foundation::suites(),
         placement::suites(),
+        holds::suites(),
         pipeline::suites(),
         workflow::suites(),
         agent::suites(),

@@ -10,20 +10,31 @@
 //! - the answer does not depend on the order of `fleet` (node ids are unique: they are the
 //!   `nodes` primary key);
 //! - a use-existing answer names an eligible node, a new-server answer names none;
-//! - every node of the fleet appears once in `candidates`, whatever decided.
+//! - the decision, `cluster` and `reason_counts` are computed over the whole region; the listing
+//!   (`candidates`, `explained`) only chooses which nodes are shown, and `candidates` is always a
+//!   prefix of the full order, so a short answer never disagrees with a long one.
+//!
+//! Cost: one pass that assesses every node into a small integer key, then a selection of the
+//! first `candidates_limit` keys (`select_nth_unstable`, linear), not a sort of the region; only
+//! the nodes shown become `Candidate`s with their strings cloned.
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{NodeStatus, PlanTier, Policy, Region};
 use crate::error::ApiError;
-use crate::nodes::{is_stale, metrics_age_s};
 use crate::stack::pulumi_stack;
 
+mod assess;
+mod hold;
 mod rank;
+mod reasons;
 #[cfg(test)]
 mod tests;
 
+pub use hold::{Hold, HoldCode, BLIND_FLEET_RETRY_AFTER_S};
+use assess::{assess, candidate};
 use rank::RankKey;
+pub use reasons::{IneligibleReason, ReasonCounts, Reasons};
 
 pub const ALGORITHM: &str = "decidePlacement_unified_v1";
 
@@ -76,7 +87,34 @@ pub struct PlacementInput<'a> {
     pub tenant_id: Option<&'a str>,
     pub policy: Policy,
     pub thresholds: Thresholds,
+    /// `PLACEMENT_BLIND_FLEET_PCT`: the share of active nodes without fresh metrics at which a
+    /// `no_eligible_node` decision is held (0: never).
+    pub blind_fleet_pct: u32,
+    /// The tenant that owns the dedicated stack this request names, as stored (`None`: nobody
+    /// yet, or not a dedicated request). The enqueue's batch re-checks it; this is the preview.
+    pub stack_owner: Option<&'a str>,
+    pub listing: Listing<'a>,
     pub now_ms: i64,
+}
+
+/// Which candidates the answer shows; the decision never depends on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing<'a> {
+    /// The first this many of the full candidate order go into `candidates`.
+    pub candidates_limit: usize,
+    /// These nodes' candidates go into `explained`, in this order (the caller keeps them unique).
+    pub explain_node_ids: &'a [String],
+}
+
+impl Listing<'static> {
+    pub const DEFAULT_LIMIT: usize = 100;
+    pub const MAX_LIMIT: usize = 1000;
+    pub const MAX_EXPLAIN: usize = 50;
+    /// The enqueue's listing: it needs the decision, not the list.
+    pub const NONE: Listing<'static> = Listing { candidates_limit: 0, explain_node_ids: &[] };
+    pub const DEFAULT: Listing<'static> = Listing { candidates_limit: Listing::DEFAULT_LIMIT, explain_node_ids: &[] };
+    /// Every node (tests and tools; the API caps the limit at `MAX_LIMIT`).
+    pub const ALL: Listing<'static> = Listing { candidates_limit: usize::MAX, explain_node_ids: &[] };
 }
 
 /// Why the decision came out as it did; one per step of the algorithm that can decide.
@@ -103,95 +141,6 @@ impl DecisionReason {
     }
 }
 
-/// Why a node cannot take a tenant. The declaration order is the order in which a candidate
-/// lists its reasons, so an answer reads the same every time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IneligibleReason {
-    NodeDraining,
-    NoMetrics,
-    StaleMetrics,
-    MemoryUnknown,
-    MemoryOverThreshold,
-    DiskOverThreshold,
-    TenantCapacityReached,
-}
-
-impl IneligibleReason {
-    pub const ALL: [IneligibleReason; 7] = [
-        IneligibleReason::NodeDraining,
-        IneligibleReason::NoMetrics,
-        IneligibleReason::StaleMetrics,
-        IneligibleReason::MemoryUnknown,
-        IneligibleReason::MemoryOverThreshold,
-        IneligibleReason::DiskOverThreshold,
-        IneligibleReason::TenantCapacityReached,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IneligibleReason::NodeDraining => "node_draining",
-            IneligibleReason::NoMetrics => "no_metrics",
-            IneligibleReason::StaleMetrics => "stale_metrics",
-            IneligibleReason::MemoryUnknown => "memory_unknown",
-            IneligibleReason::MemoryOverThreshold => "memory_over_threshold",
-            IneligibleReason::DiskOverThreshold => "disk_over_threshold",
-            IneligibleReason::TenantCapacityReached => "tenant_capacity_reached",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
-}
-
-/// A set of [`IneligibleReason`]s that always iterates (and serializes) in the fixed order, and
-/// costs no allocation per candidate on a 10,000-node fleet.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Reasons(u8);
-
-impl Reasons {
-    pub fn insert(&mut self, reason: IneligibleReason) {
-        self.0 |= reason.bit();
-    }
-
-    pub fn contains(self, reason: IneligibleReason) -> bool {
-        self.0 & reason.bit() != 0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub fn len(self) -> usize {
-        self.0.count_ones() as usize
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = IneligibleReason> {
-        IneligibleReason::ALL.into_iter().filter(move |r| self.contains(*r))
-    }
-}
-
-impl FromIterator<IneligibleReason> for Reasons {
-    fn from_iter<I: IntoIterator<Item = IneligibleReason>>(iter: I) -> Self {
-        let mut set = Reasons::default();
-        iter.into_iter().for_each(|r| set.insert(r));
-        set
-    }
-}
-
-impl std::fmt::Debug for Reasons {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl Serialize for Reasons {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
-    }
-}
-
 /// The infrastructure side of the answer: what the job and the workflow act on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Placement {
@@ -208,6 +157,8 @@ pub struct Placement {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
     pub node_id: String,
+    /// 1-based position in the full candidate order of the region.
+    pub rank: u32,
     pub eligible: bool,
     pub score: Option<f64>,
     pub memory_pct: Option<f64>,
@@ -234,15 +185,15 @@ pub struct ClusterSummary {
 }
 
 impl ClusterSummary {
-    fn count(assessments: &[Assessment]) -> Self {
-        let mut c = ClusterSummary { nodes: assessments.len(), ..ClusterSummary::default() };
-        for a in assessments {
-            c.eligible += usize::from(a.reasons.is_empty());
-            c.stale += usize::from(a.reasons.contains(IneligibleReason::StaleMetrics));
-            c.no_metrics += usize::from(a.reasons.contains(IneligibleReason::NoMetrics));
-            c.draining += usize::from(a.reasons.contains(IneligibleReason::NodeDraining));
+    fn from_counts(nodes: usize, eligible: usize, counts: &ReasonCounts) -> Self {
+        let count = |r| counts.get(r) as usize;
+        ClusterSummary {
+            nodes,
+            eligible,
+            stale: count(IneligibleReason::StaleMetrics),
+            no_metrics: count(IneligibleReason::NoMetrics),
+            draining: count(IneligibleReason::NodeDraining),
         }
-        c
     }
 }
 
@@ -253,8 +204,16 @@ pub struct PlacementDecision {
     pub placement: Placement,
     pub selected_node_id: Option<String>,
     pub decision_reason: DecisionReason,
+    /// Set when an enqueue with the same request would be refused instead of creating a job.
+    pub hold: Option<Hold>,
     pub region: Region,
+    pub reason_counts: ReasonCounts,
+    /// The first `candidates_limit` of the full order.
     pub candidates: Vec<Candidate>,
+    pub candidates_truncated: bool,
+    /// The nodes of `explain_node_ids` that are in the region, in the order asked.
+    pub explained: Vec<Candidate>,
+    pub explained_missing: Vec<String>,
     pub cluster: ClusterSummary,
     pub thresholds: Thresholds,
     /// Echoed as given; `null` when the request named none.
@@ -296,21 +255,41 @@ pub fn decide_placement(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> Resu
     // Before the fleet work: a request that is refused should cost nothing.
     let stack = pulumi_stack(dedicated, input.region, input.tenant_id)?;
 
-    let assessments: Vec<Assessment> = fleet.iter().map(|n| assess(n, &input.thresholds, input.now_ms)).collect();
-    let mut order: Vec<RankKey> = fleet.iter().zip(&assessments).enumerate().map(|(i, (n, a))| RankKey::new(i, a, &n.node_id)).collect();
-    order.sort_unstable_by(|a, b| a.cmp(b, fleet));
-    let candidates: Vec<Candidate> = order.iter().map(|key| candidate(&fleet[key.idx()], &assessments[key.idx()])).collect();
+    let mut eligible = 0;
+    let mut reason_counts = ReasonCounts::default();
+    let mut sight = hold::Sight::default();
+    let mut first = rank::FirstFew::new(input.listing.candidates_limit, fleet.len());
+    for (i, node) in fleet.iter().enumerate() {
+        let a = assess(node, &input.thresholds, input.now_ms);
+        eligible += usize::from(a.reasons.is_empty());
+        reason_counts.add(a.reasons);
+        if node.status == NodeStatus::Active {
+            sight.active += 1;
+            sight.blind += usize::from(a.reasons.contains(IneligibleReason::NoMetrics) || a.reasons.contains(IneligibleReason::StaleMetrics));
+        }
+        first.offer(RankKey::new(i, &a, &node.node_id));
+    }
+    let best = first.best().map(|k| fleet[k.idx()].node_id.clone());
 
-    let best = candidates.first().filter(|c| c.eligible).map(|c| &c.node_id);
     let (target, reason) = if dedicated {
         (None, DecisionReason::DedicatedPlan)
     } else if input.policy == Policy::OneTenantOneServerV1 {
         (None, DecisionReason::OneTenantOneServerPolicy)
     } else if let Some(id) = best {
-        (Some(id.clone()), DecisionReason::LeastLoadedEligibleNode)
+        (Some(id), DecisionReason::LeastLoadedEligibleNode)
     } else {
         (None, DecisionReason::NoEligibleNode)
     };
+    let hold = match (reason, stack.as_deref()) {
+        (DecisionReason::DedicatedPlan, Some(stack)) => hold::stack_taken(stack, input.tenant_id, input.stack_owner),
+        (DecisionReason::NoEligibleNode, _) => hold::blind_fleet(input.region, sight, input.blind_fleet_pct),
+        _ => None,
+    };
+
+    let candidates_truncated = first.truncated();
+    let shown = |pos: usize, idx: usize| candidate(&fleet[idx], &assess(&fleet[idx], &input.thresholds, input.now_ms), pos);
+    let candidates: Vec<Candidate> = first.into_sorted().iter().enumerate().map(|(pos, key)| shown(pos + 1, key.idx())).collect();
+    let (explained, explained_missing) = explain(input, fleet);
 
     Ok(PlacementDecision {
         algorithm: ALGORITHM,
@@ -324,84 +303,44 @@ pub fn decide_placement(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> Resu
         },
         selected_node_id: target,
         decision_reason: reason,
+        hold,
         region: input.region,
+        reason_counts,
         candidates,
-        cluster: ClusterSummary::count(&assessments),
+        candidates_truncated,
+        explained,
+        explained_missing,
+        cluster: ClusterSummary::from_counts(fleet.len(), eligible, &reason_counts),
         thresholds: input.thresholds,
         tenant_id: input.tenant_id.map(str::to_string),
     })
 }
 
-/// What placement concluded about one node, before any `String` is cloned for the answer.
-struct Assessment {
-    reasons: Reasons,
-    effective: u32,
-    age_s: Option<u64>,
-    score: Option<f64>,
-}
-
-fn assess(node: &FleetNode, th: &Thresholds, now_ms: i64) -> Assessment {
-    use IneligibleReason::*;
-    let mut reasons = Reasons::default();
-    if node.status != NodeStatus::Active {
-        reasons.insert(NodeDraining);
+/// The asked-for nodes' candidates with their rank in the full order, and the ids the region
+/// does not have. The ranks are counted in one more pass (each node's key against the at most 50
+/// asked for), only when something was asked.
+fn explain(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> (Vec<Candidate>, Vec<String>) {
+    let ids = input.listing.explain_node_ids;
+    if ids.is_empty() {
+        return (Vec::new(), Vec::new());
     }
-    let Some(m) = &node.metrics else {
-        // Without a row nothing else about the node is known; listing memory_unknown or a
-        // capacity guess next to no_metrics would only blur the one thing to fix.
-        reasons.insert(NoMetrics);
-        return Assessment { reasons, effective: node.reserved, age_s: None, score: None };
-    };
-    if is_stale(now_ms, m.updated_at_ms, th.stale_after_s) {
-        reasons.insert(StaleMetrics);
-    }
-    match m.memory_pct {
-        None => reasons.insert(MemoryUnknown),
-        Some(pct) if pct >= th.memory_pct_max => reasons.insert(MemoryOverThreshold),
-        Some(_) => {}
-    }
-    // An unknown disk does not block: unlike memory, it does not enter the score either.
-    if m.disk_pct.is_some_and(|pct| pct >= th.disk_pct_max) {
-        reasons.insert(DiskOverThreshold);
-    }
-    let effective = m.tenant_count.saturating_add(node.reserved);
-    if effective >= th.max_tenants_per_node {
-        reasons.insert(TenantCapacityReached);
-    }
-    let score = match (reasons.is_empty(), m.memory_pct) {
-        (true, Some(memory_pct)) => Some(headroom_score(memory_pct, m.cpu_pct, effective, th)),
-        _ => None,
-    };
-    Assessment { reasons, effective, age_s: Some(metrics_age_s(now_ms, m.updated_at_ms)), score }
-}
-
-/// SPEC step 5, in its order of operations, so every implementation gets the same bits.
-fn headroom_score(memory_pct: f64, cpu_pct: Option<f64>, effective: u32, th: &Thresholds) -> f64 {
-    let tenant_max = f64::from(th.max_tenants_per_node);
-    let m = (th.memory_pct_max - memory_pct) / th.memory_pct_max;
-    let t = (tenant_max - f64::from(effective)) / tenant_max;
-    match cpu_pct {
-        Some(cpu_pct) => {
-            let c = (100.0 - cpu_pct) / 100.0;
-            (m + t + c) / 3.0
+    let wanted: std::collections::HashMap<&str, usize> = ids.iter().enumerate().map(|(pos, id)| (id.as_str(), pos)).collect();
+    let mut found: Vec<Option<usize>> = vec![None; ids.len()];
+    for (i, node) in fleet.iter().enumerate() {
+        if let Some(pos) = wanted.get(node.node_id.as_str()) {
+            found[*pos] = Some(i);
         }
-        None => (m + t) / 2.0,
     }
-}
-
-fn candidate(node: &FleetNode, a: &Assessment) -> Candidate {
-    let m = node.metrics.as_ref();
-    Candidate {
-        node_id: node.node_id.clone(),
-        eligible: a.reasons.is_empty(),
-        score: a.score,
-        memory_pct: m.and_then(|m| m.memory_pct),
-        cpu_pct: m.and_then(|m| m.cpu_pct),
-        disk_pct: m.and_then(|m| m.disk_pct),
-        tenant_count: m.map(|m| m.tenant_count),
-        reserved: node.reserved,
-        effective_tenants: a.effective,
-        metrics_age_s: a.age_s,
-        reasons: a.reasons,
+    let key_of = |i: usize| RankKey::new(i, &assess(&fleet[i], &input.thresholds, input.now_ms), &fleet[i].node_id);
+    let asked: Vec<RankKey> = found.iter().flatten().map(|i| key_of(*i)).collect();
+    let mut ahead = vec![0usize; asked.len()];
+    for i in 0..fleet.len() {
+        let key = key_of(i);
+        for (n, a) in ahead.iter_mut().zip(&asked) {
+            *n += usize::from(key < *a);
+        }
     }
+    let explained = asked.iter().zip(ahead).map(|(key, n)| candidate(&fleet[key.idx()], &assess(&fleet[key.idx()], &input.thresholds, input.now_ms), n + 1)).collect();
+    let missing = ids.iter().zip(&found).filter(|(_, slot)| slot.is_none()).map(|(id, _)| id.clone()).collect();
+    (explained, missing)
 }

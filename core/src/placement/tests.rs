@@ -39,8 +39,10 @@ fn node(spec: &str) -> FleetNode {
     n
 }
 
-/// A request in one line: a tier, a policy, `tenant=ID`, and threshold overrides
-/// `mmax=`, `dmax=`, `tmax=`, `stale=` (seconds). Defaults: basic, unified_v1, the SPEC limits.
+/// A request in one line: a tier, a policy, `tenant=ID`, `owner=ID` (the dedicated stack's
+/// stored owner), `blind=PCT`, `limit=N`, and threshold overrides `mmax=`, `dmax=`, `tmax=`,
+/// `stale=` (seconds). Defaults: basic, unified_v1, the SPEC limits, the blind hold at 50%, every
+/// candidate listed.
 fn input(spec: &str) -> PlacementInput<'_> {
     let mut i = PlacementInput {
         plan_tier: PlanTier::Basic,
@@ -48,6 +50,9 @@ fn input(spec: &str) -> PlacementInput<'_> {
         tenant_id: None,
         policy: Policy::UnifiedV1,
         thresholds: Thresholds::default(),
+        blind_fleet_pct: 50,
+        stack_owner: None,
+        listing: Listing::ALL,
         now_ms: NOW_MS,
     };
     for w in spec.split_whitespace() {
@@ -55,6 +60,9 @@ fn input(spec: &str) -> PlacementInput<'_> {
             None if PlanTier::parse("t", w).is_ok() => i.plan_tier = PlanTier::parse("t", w).unwrap(),
             None => i.policy = Policy::parse("policy", w).unwrap(),
             Some(("tenant", v)) => i.tenant_id = Some(v),
+            Some(("owner", v)) => i.stack_owner = Some(v),
+            Some(("blind", v)) => i.blind_fleet_pct = v.parse().unwrap(),
+            Some(("limit", v)) => i.listing.candidates_limit = v.parse().unwrap(),
             Some(("mmax", v)) => i.thresholds.memory_pct_max = v.parse().unwrap(),
             Some(("dmax", v)) => i.thresholds.disk_pct_max = v.parse().unwrap(),
             Some(("tmax", v)) => i.thresholds.max_tenants_per_node = v.parse().unwrap(),
@@ -70,12 +78,19 @@ fn decide(request: &str, fleet: &[&str]) -> PlacementDecision {
     decide_placement(&input(request), &fleet).unwrap()
 }
 
-/// `reason selected | id: reasons | ...`, candidates in answer order; `a:` is an eligible node.
+/// `reason selected [!hold] | id: reasons | ... [| +more]`, candidates in answer order; `a:` is an
+/// eligible node, `+more` a truncated list.
 fn render(d: &PlacementDecision) -> String {
     let mut out = format!("{} {}", d.decision_reason.as_str(), d.selected_node_id.as_deref().unwrap_or("-"));
+    if let Some(h) = &d.hold {
+        out.push_str(&format!(" !{}", h.code.as_str()));
+    }
     for c in &d.candidates {
         out.push_str(&format!(" | {}:", c.node_id));
         c.reasons.iter().for_each(|r| out.push_str(&format!(" {}", r.as_str())));
+    }
+    if d.candidates_truncated {
+        out.push_str(" | +more");
     }
     out
 }
@@ -91,9 +106,9 @@ const SCENARIOS: &[(&str, &str, &[&str], &str)] = &[
     ("draining", "basic", &["a draining", "b m=70"], "least_loaded_eligible_node b | b: | a: node_draining"),
     ("no metrics", "basic", &["a -", "b"], "least_loaded_eligible_node b | b: | a: no_metrics"),
     ("draining without metrics", "basic", &["a draining -"], "no_eligible_node - | a: node_draining no_metrics"),
-    ("no metrics hides capacity", "basic", &["a - r=99"], "no_eligible_node - | a: no_metrics"),
+    ("no metrics hides capacity", "basic blind=0", &["a - r=99"], "no_eligible_node - | a: no_metrics"),
     ("stale exactly at the limit is fresh", "basic", &["a age=600000ms"], "least_loaded_eligible_node a | a:"),
-    ("stale 1 ms past the limit", "basic", &["a age=600001ms"], "no_eligible_node - | a: stale_metrics"),
+    ("stale 1 ms past the limit", "basic blind=0", &["a age=600001ms"], "no_eligible_node - | a: stale_metrics"),
     ("stale limit from the thresholds", "basic stale=0", &["a age=1ms", "b age=0ms"], "least_loaded_eligible_node b | b: | a: stale_metrics"),
     ("metrics from the future are fresh", "basic", &["a age=-5s"], "least_loaded_eligible_node a | a:"),
     ("draining and stale together", "basic", &["a draining age=601s", "b"], "least_loaded_eligible_node b | b: | a: node_draining stale_metrics"),
@@ -124,8 +139,34 @@ const SCENARIOS: &[(&str, &str, &[&str], &str)] = &[
         "least_loaded_eligible_node node-with-a-long | node-with-a-long: | node-with-a-long-prefix-a: | node-with-a-long-prefix-b: | node-with-a-long-prefix: no_metrics | node-with-a-long-prefix-c: no_metrics"),
     ("eligible by rank, then ineligible by id", "basic", &["d m=70", "c draining", "b m=10", "a -"],
         "least_loaded_eligible_node b | b: | d: | a: no_metrics | c: node_draining"),
-    ("nothing eligible", "basic", &["a draining", "b m=95", "c -"],
+    ("nothing eligible", "basic blind=51", &["a draining", "b m=95", "c -"],
         "no_eligible_node - | a: node_draining | b: memory_over_threshold | c: no_metrics"),
+    // Holds. The blind share counts active nodes only: 2 of 5 is under 50%, 2 of 4 is at it.
+    ("blind share just under the threshold", "basic", &["a age=700s", "b -", "c m=90", "d m=90", "e m=90", "f draining -"],
+        "no_eligible_node - | a: stale_metrics | b: no_metrics | c: memory_over_threshold | d: memory_over_threshold | e: memory_over_threshold | f: node_draining no_metrics"),
+    ("blind share at the threshold", "basic", &["a age=700s", "b -", "c m=90", "d m=90", "f draining -"],
+        "no_eligible_node - !fleet_metrics_stale | a: stale_metrics | b: no_metrics | c: memory_over_threshold | d: memory_over_threshold | f: node_draining no_metrics"),
+    ("a blind region of one node", "basic", &["a -"], "no_eligible_node - !fleet_metrics_stale | a: no_metrics"),
+    ("the threshold from the settings", "basic blind=75", &["a -", "b -", "c m=90", "d m=90"],
+        "no_eligible_node - | a: no_metrics | b: no_metrics | c: memory_over_threshold | d: memory_over_threshold"),
+    ("a threshold of 100 needs every active node blind", "basic blind=100", &["a -", "b age=601s", "c draining"],
+        "no_eligible_node - !fleet_metrics_stale | a: no_metrics | b: stale_metrics | c: node_draining"),
+    ("the hold turned off", "basic blind=0", &["a -", "b age=700s"], "no_eligible_node - | a: no_metrics | b: stale_metrics"),
+    ("a region with no nodes orders its first server", "basic blind=1", &[], "no_eligible_node -"),
+    ("a region of draining nodes is not blind", "basic", &["a draining -", "b draining age=900s"],
+        "no_eligible_node - | a: node_draining no_metrics | b: node_draining stale_metrics"),
+    ("one eligible node in a blind region is used", "basic", &["a -", "b -", "c"], "least_loaded_eligible_node c | c: | a: no_metrics | b: no_metrics"),
+    ("a dedicated tenant is unaffected by a blind region", "enterprise tenant=acme", &["a -", "b age=700s"],
+        "dedicated_plan - | a: no_metrics | b: stale_metrics"),
+    ("the one-server policy is unaffected by a blind region", "basic one_tenant_one_server_v1", &["a -"], "one_tenant_one_server_policy - | a: no_metrics"),
+    ("a stack that belongs to another tenant", "enterprise tenant=acme.corp owner=Acme-Corp", &["a"], "dedicated_plan - !stack_name_taken | a:"),
+    ("a stack that belongs to this tenant", "enterprise tenant=Acme-Corp owner=Acme-Corp", &["a"], "dedicated_plan - | a:"),
+    ("an owner is only read for a dedicated stack", "basic tenant=acme owner=other", &["a"], "least_loaded_eligible_node a | a:"),
+    // Limits: the list is cut, the decision is not.
+    ("a list of one", "basic limit=1", &["a m=60", "b m=20", "c -"], "least_loaded_eligible_node b | b: | +more"),
+    ("a list of none still decides", "basic limit=0", &["a m=60", "b m=20"], "least_loaded_eligible_node b | +more"),
+    ("a limit of the region's size is not truncated", "basic limit=2", &["a m=60", "b m=20"], "least_loaded_eligible_node b | b: | a:"),
+    ("a list cut inside the ineligible part", "basic limit=3", &["d -", "a", "c draining", "b m=90"], "least_loaded_eligible_node a | a: | b: memory_over_threshold | c: node_draining | +more"),
     ("one-server policy lists but never uses nodes", "basic one_tenant_one_server_v1", &["a", "b draining"],
         "one_tenant_one_server_policy - | a: | b: node_draining"),
     ("one-server policy in an empty region", "free one_tenant_one_server_v1", &[], "one_tenant_one_server_policy -"),
@@ -231,21 +272,73 @@ fn compute_response_wire_shape() {
                            "region": "sg", "plan_tier": "basic", "pulumi_stack": "sg" },
             "selected_node_id": "hz-sg-3",
             "decision_reason": "least_loaded_eligible_node",
+            "hold": null,
             "region": "sg",
+            "reason_counts": { "node_draining": 0, "no_metrics": 0, "stale_metrics": 1, "memory_unknown": 0,
+                               "memory_over_threshold": 0, "disk_over_threshold": 0, "tenant_capacity_reached": 0 },
             "candidates": [
-                { "node_id": "hz-sg-3", "eligible": true, "score": score, "memory_pct": 40.0, "cpu_pct": 12.5,
+                { "node_id": "hz-sg-3", "rank": 1, "eligible": true, "score": score, "memory_pct": 40.0, "cpu_pct": 12.5,
                   "disk_pct": 30.0, "tenant_count": 7, "reserved": 1, "effective_tenants": 8,
                   "metrics_age_s": 95, "reasons": [] },
-                { "node_id": "hz-sg-1", "eligible": false, "score": null, "memory_pct": 10.0, "cpu_pct": 10.0,
+                { "node_id": "hz-sg-1", "rank": 2, "eligible": false, "score": null, "memory_pct": 10.0, "cpu_pct": 10.0,
                   "disk_pct": 10.0, "tenant_count": 0, "reserved": 0, "effective_tenants": 0,
                   "metrics_age_s": 700, "reasons": ["stale_metrics"] }
             ],
+            "candidates_truncated": false,
+            "explained": [],
+            "explained_missing": [],
             "cluster": { "nodes": 2, "eligible": 1, "stale": 1, "no_metrics": 0, "draining": 0 },
             "thresholds": { "memory_pct_max": 80.0, "disk_pct_max": 85.0, "max_tenants_per_node": 40,
                             "stale_after_s": 600 },
             "tenant_id": "t-1"
         })
     );
+}
+
+#[test]
+fn a_hold_on_the_wire_and_as_the_enqueue_error() {
+    let d = decide("basic", &["a -", "b age=700s"]);
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["hold"]["code"], "fleet_metrics_stale");
+    assert!(v["hold"]["message"].as_str().unwrap().contains("2 of 2 active nodes in sg"), "{v}");
+    let e = d.hold.unwrap().into_error();
+    assert_eq!((e.status(), e.code()), (503, "fleet_metrics_stale"));
+    assert!(matches!(e, ApiError::Unavailable { retry_after_s: 60, .. }));
+
+    let d = decide("enterprise tenant=acme_corp owner=Acme-Corp", &[]);
+    let hold = d.hold.unwrap();
+    // The owner's id is not told to another tenant.
+    assert!(hold.message.contains("dedicated-acme-corp") && !hold.message.contains("Acme-Corp"), "{}", hold.message);
+    let e = hold.into_error();
+    assert_eq!((e.status(), e.code()), (409, "stack_name_taken"));
+}
+
+#[test]
+fn reason_counts_count_every_node_once_per_reason() {
+    let d = decide("basic limit=1", &["a", "b age=700s m=90", "c -", "d draining -", "e draining d=90 t=40", "f m=?"]);
+    let counts: Vec<u32> = IneligibleReason::ALL.iter().map(|r| d.reason_counts.get(*r)).collect();
+    // draining, no_metrics, stale, memory_unknown, memory_over, disk_over, capacity
+    assert_eq!(counts, vec![2, 2, 1, 1, 1, 1, 1]);
+    assert_eq!(d.candidates.len(), 1);
+}
+
+#[test]
+fn explained_nodes_carry_their_full_rank_in_the_order_asked() {
+    let fleet: Vec<FleetNode> = ["a m=60", "b m=20", "c -", "d m=40", "e draining"].iter().map(|s| node(s)).collect();
+    let ids: Vec<String> = ["e", "nope", "a", "b"].iter().map(|s| s.to_string()).collect();
+    let mut request = input("basic limit=1");
+    request.listing.explain_node_ids = &ids;
+    let d = decide_placement(&request, &fleet).unwrap();
+    let full = decide_placement(&input("basic"), &fleet).unwrap();
+    assert_eq!(d.candidates, full.candidates[..1].to_vec());
+    let got: Vec<(&str, u32)> = d.explained.iter().map(|c| (c.node_id.as_str(), c.rank)).collect();
+    // Full order: b (m=20), d (m=40), a (m=60), then c, e by id.
+    assert_eq!(got, vec![("e", 5), ("a", 3), ("b", 1)]);
+    for c in &d.explained {
+        assert_eq!(Some(c), full.candidates.iter().find(|f| f.node_id == c.node_id));
+    }
+    assert_eq!(d.explained_missing, vec!["nope".to_string()]);
+    assert!(d.candidates_truncated && !full.candidates_truncated);
 }
 
 #[test]
@@ -348,12 +441,15 @@ proptest! {
         policy in prop::sample::select(Policy::ALL),
         tenant in proptest::option::of(prop::sample::select(vec!["acme", "Tenant 42", "---"])),
         max_tenants in 0u32..45,
+        limit in 0usize..35,
+        blind_pct in prop::sample::select(vec![0u32, 1, 50, 100]),
     ) {
         let mut request = input("basic");
         request.plan_tier = tier;
         request.policy = policy;
         request.tenant_id = tenant;
         request.thresholds.max_tenants_per_node = max_tenants;
+        request.blind_fleet_pct = blind_pct;
 
         let d = match decide_placement(&request, &fleet) {
             Ok(d) => d,
@@ -422,5 +518,37 @@ proptest! {
         };
         prop_assert_eq!(d.decision_reason, expected);
         prop_assert_eq!(p.dedicated, tier == PlanTier::Enterprise);
+
+        // reason_counts are the counts over all candidates.
+        for r in IneligibleReason::ALL {
+            prop_assert_eq!(d.reason_counts.get(r) as usize, d.candidates.iter().filter(|c| c.reasons.contains(r)).count());
+        }
+        // rank is the position in the full order.
+        for (pos, c) in d.candidates.iter().enumerate() {
+            prop_assert_eq!(c.rank as usize, pos + 1);
+        }
+        // The blind hold: exactly when no node is eligible for a shared placement and at least
+        // blind_pct percent of the active nodes have stale or no metrics.
+        let active: Vec<&FleetNode> = fleet.iter().filter(|n| n.status == NodeStatus::Active).collect();
+        let blind = active.iter().filter(|n| n.metrics.as_ref().is_none_or(|m| crate::nodes::is_stale(NOW_MS, m.updated_at_ms, 600))).count();
+        let held = expected == DecisionReason::NoEligibleNode && blind_pct > 0 && !active.is_empty() && blind * 100 >= active.len() * blind_pct as usize;
+        prop_assert_eq!(d.hold.as_ref().map(|h| h.code), held.then_some(HoldCode::FleetMetricsStale));
+
+        // A limited list is a prefix of the full one, with the same decision and counts; every
+        // node explained is its full-list candidate.
+        let ids: Vec<String> = shuffled.iter().take(5).map(|n| n.node_id.clone()).chain(["not-in-region".to_string()]).collect();
+        let mut limited = request.clone();
+        limited.listing = Listing { candidates_limit: limit, explain_node_ids: &ids };
+        let l = decide_placement(&limited, &shuffled).unwrap();
+        prop_assert_eq!(&l.candidates[..], &d.candidates[..limit.min(d.candidates.len())]);
+        prop_assert_eq!(l.candidates_truncated, limit < fleet.len());
+        prop_assert_eq!((&l.placement, l.decision_reason, &l.hold), (&d.placement, d.decision_reason, &d.hold));
+        prop_assert_eq!((l.cluster, l.reason_counts), (d.cluster, d.reason_counts));
+        prop_assert_eq!(l.explained.len(), ids.len() - 1);
+        for (c, id) in l.explained.iter().zip(&ids) {
+            prop_assert_eq!(&c.node_id, id);
+            prop_assert_eq!(Some(c), d.candidates.iter().find(|f| &f.node_id == id));
+        }
+        prop_assert_eq!(l.explained_missing, vec!["not-in-region".to_string()]);
     }
 }
