@@ -198,7 +198,8 @@ fn decode_node_cursor(raw: &str) -> Result<NodeId, ApiError> {
     if raw.is_empty() || raw.len() > 128 || !raw.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes: Vec<u8> = (0..raw.len()).step_by(2).map(|i| raw.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<_>>().ok_or_else(bad)?;
+    let bytes: Vec<u8> =
+        (0..raw.len()).step_by(2).map(|i| raw.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<_>>().ok_or_else(bad)?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     NodeId::parse("cursor", &text).map_err(|_| bad())
 }

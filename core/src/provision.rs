@@ -200,7 +200,10 @@ mod tests {
         assert_eq!((c.candidates_limit, c.explain_node_ids), (0, vec!["hz-1".to_string(), "hz-2".to_string()]));
         assert_eq!(ComputeRequest::parse(br#"{"candidates_limit":1000.0}"#, Region::Us).unwrap().candidates_limit, 1000);
         let fifty: Vec<String> = (0..50).map(|i| format!("\"n{i}\"")).collect();
-        assert_eq!(ComputeRequest::parse(format!(r#"{{"explain_node_ids":[{}]}}"#, fifty.join(",")).as_bytes(), Region::Us).unwrap().explain_node_ids.len(), 50);
+        assert_eq!(
+            ComputeRequest::parse(format!(r#"{{"explain_node_ids":[{}]}}"#, fifty.join(",")).as_bytes(), Region::Us).unwrap().explain_node_ids.len(),
+            50
+        );
         let field = |body: &str| ComputeRequest::parse(body.as_bytes(), Region::Us).unwrap_err().body().error.field;
         for bad in [r#"{"candidates_limit":1001}"#, r#"{"candidates_limit":-1}"#, r#"{"candidates_limit":2.5}"#, r#"{"candidates_limit":"10"}"#] {
             assert_eq!(field(bad).as_deref(), Some("candidates_limit"), "{bad}");

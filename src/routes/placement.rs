@@ -7,8 +7,8 @@ use crate::fleet;
 use crate::stack_owners;
 use cp_core::domain::PlanTier;
 use cp_core::placement::{decide_placement, legacy_dry_run_view, Listing, PlacementInput};
-use cp_core::stack::pulumi_stack;
 use cp_core::provision::ComputeRequest;
+use cp_core::stack::pulumi_stack;
 use cp_core::ApiError;
 
 /// Which answer shape a caller gets.

@@ -21,8 +21,8 @@ use cp_core::domain::{InfraMode, JobStatus, PlanTier, Region};
 use cp_core::ids::{TenantId, TraceId};
 use cp_core::job::{Job, JobId};
 use cp_core::placement::{decide_placement, Hold, Listing, PlacementInput};
-use cp_core::stack::pulumi_stack;
 use cp_core::provision::EnqueueRequest;
+use cp_core::stack::pulumi_stack;
 use cp_core::ApiError;
 use serde_json::json;
 

@@ -334,7 +334,12 @@ fn trace_retention(w: &mut Worker) {
     let kept: Vec<String> = crate::support::poll(
         Duration::from_secs(20),
         Duration::from_millis(200),
-        || w.sql("SELECT event FROM trace_events WHERE trace_id = 'trace_r' ORDER BY event").into_iter().map(|r| r[0].as_str().unwrap().to_string()).collect::<Vec<_>>(),
+        || {
+            w.sql("SELECT event FROM trace_events WHERE trace_id = 'trace_r' ORDER BY event")
+                .into_iter()
+                .map(|r| r[0].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        },
         |k| k.len() == 4,
     );
     assert_eq!(kept, vec!["old-pending-job", "old-running-job", "recent-finished-job", "recent-no-job"]);

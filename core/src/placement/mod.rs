@@ -31,8 +31,8 @@ mod reasons;
 #[cfg(test)]
 mod tests;
 
-pub use hold::{Hold, HoldCode, BLIND_FLEET_RETRY_AFTER_S};
 use assess::{assess, candidate};
+pub use hold::{Hold, HoldCode, BLIND_FLEET_RETRY_AFTER_S};
 use rank::RankKey;
 pub use reasons::{IneligibleReason, ReasonCounts, Reasons};
 
@@ -340,7 +340,8 @@ fn explain(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> (Vec<Candidate>, 
             *n += usize::from(key < *a);
         }
     }
-    let explained = asked.iter().zip(ahead).map(|(key, n)| candidate(&fleet[key.idx()], &assess(&fleet[key.idx()], &input.thresholds, input.now_ms), n + 1)).collect();
+    let explained =
+        asked.iter().zip(ahead).map(|(key, n)| candidate(&fleet[key.idx()], &assess(&fleet[key.idx()], &input.thresholds, input.now_ms), n + 1)).collect();
     let missing = ids.iter().zip(&found).filter(|(_, slot)| slot.is_none()).map(|(id, _)| id.clone()).collect();
     (explained, missing)
 }
