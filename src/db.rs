@@ -43,6 +43,22 @@ pub async fn raw<T: DeserializeOwned>(s: D1PreparedStatement, context: &str) -> 
     from_js_json(&rows, context)
 }
 
+/// The first column of every row, each a string (SQL that builds its own JSON text): copied
+/// once from JS, with no `JSON.stringify` round trip.
+pub async fn texts(s: D1PreparedStatement, context: &str) -> Result<Vec<String>, ApiError> {
+    let rows = await_js(s.inner().raw(), context).await?;
+    if rows.is_undefined() || rows.is_null() {
+        return Ok(Vec::new());
+    }
+    let rows: js_sys::Array = rows.dyn_into().map_err(|e| js_error(context, &e))?;
+    rows.iter()
+        .map(|row| {
+            let row: js_sys::Array = row.dyn_into().map_err(|e| js_error(context, &e))?;
+            row.get(0).as_string().ok_or_else(|| ApiError::internal(format!("{context}: the column is not text")))
+        })
+        .collect()
+}
+
 async fn await_js(promise: Result<js_sys::Promise, JsValue>, context: &str) -> Result<JsValue, ApiError> {
     let promise = promise.map_err(|e| js_error(context, &e))?;
     wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|e| js_error(context, &e))

@@ -12,7 +12,9 @@ pub fn suites() -> Vec<Suite> {
     vec![
         Suite {
             name: "foundation",
-            vars: vec![],
+            // 0: every asked-for snapshot is stored (the burst case counts them one by one; the
+            // default interval is the holds suite's).
+            vars: vec![("SNAPSHOT_MIN_INTERVAL_SECONDS", "0".into())],
             cases: vec![
                 ("health_is_open_and_every_answer_has_a_request_id", health_is_open_and_every_answer_has_a_request_id),
                 ("every_internal_route_refuses_bad_tokens_and_changes_nothing", every_internal_route_refuses_bad_tokens),

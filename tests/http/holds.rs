@@ -29,6 +29,7 @@ pub fn suites() -> Vec<Suite> {
             ("a_second_snapshot_inside_the_interval_is_not_stored", snapshot_interval),
             ("trace_retention_deletes_only_what_it_should", trace_retention),
             ("row_sizes_for_the_d1_growth_figures", row_sizes),
+            ("metrics_cross_the_fleet_query_exactly", exact_values),
         ],
     }]
 }
@@ -389,4 +390,21 @@ fn grow(w: &Worker, table: &str, columns: &str, time_expr: &str, rows: u32) -> f
     let out = std::process::Command::new("python3").args(["-c", &script]).arg(&copy).arg(&db).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// A pushed value is stored and read back bit for bit: the push's JSON parse must round
+/// correctly, and the fleet crosses from D1 as JSON text SQLite writes (17 significant digits,
+/// not its shorter default), or a value just under a threshold could come back at it.
+fn exact_values(w: &mut Worker) {
+    reset(w);
+    node(w, "exact-1", "sg");
+    let (memory, cpu, disk) = (41.123456789012345_f64, 0.1_f64 + 0.2, 99.99999999999999_f64);
+    push(w, json!({"node_id": "exact-1", "memory_pct": memory, "cpu_pct": cpu, "disk_pct": disk, "tenant_count": 3}));
+    let c = &compute(w, json!({"region": "sg"}))["candidates"][0];
+    // Stored exactly (the push's parse), and read back exactly (the fleet query).
+    assert_eq!(w.sql("SELECT disk_pct FROM server_metrics")[0][0].as_f64().map(f64::to_bits), Some(disk.to_bits()));
+    assert_eq!(c["memory_pct"].as_f64().map(f64::to_bits), Some(memory.to_bits()), "{c}");
+    assert_eq!(c["cpu_pct"].as_f64().map(f64::to_bits), Some(cpu.to_bits()), "{c}");
+    assert_eq!(c["disk_pct"].as_f64().map(f64::to_bits), Some(disk.to_bits()), "{c}");
+    assert_eq!(c["tenant_count"], 3);
 }

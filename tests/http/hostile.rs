@@ -567,8 +567,13 @@ fn hostile_requests() -> Vec<H> {
         "region=sg;DROP%20TABLE%20nodes",
         "region=%ff",
         "stale=%C0%AE",
-        "limit=10",
-        "region=sg&limit=10",
+        "limit=0",
+        "limit=-1",
+        "region=sg&limit=1001",
+        "limit=1e2",
+        "cursor=zz",
+        "cursor=2e2e2f",
+        "limit=5&limit=5",
         "region=%ZZ",
         "region=%E2%80%AE",
         "%00=1",
@@ -1106,7 +1111,10 @@ fn sql_looking_values_round_trip(w: &mut Worker) {
     assert_eq!(w.count(&format!("SELECT COUNT(*) FROM trace_events WHERE trace_id = '{SEED_TRACE}'")), 2);
 
     // An enqueue whose Idempotency-Key and trace_id look like SQL: stored as given, and the
-    // replay finds the job by that key.
+    // replay finds the job by that key. The eu node pushes first (full), so the region is seen
+    // and full rather than blind (which would hold the enqueue with a 503).
+    let pushed = w.post("/internal/server-metrics", &json!({"node_id": "sqlrt-1", "memory_pct": 95, "cpu_pct": 1, "disk_pct": 1, "tenant_count": 0}));
+    assert_eq!(pushed.status, 200, "{}", pushed.text);
     let key = "k' OR '1'='1; DROP TABLE provision_jobs;-- \\ \"q\"";
     let enqueue_trace = "trace_';DELETE_FROM_provision_jobs;--";
     let body = json!({"subdomain_slug": "sqlrt", "trace_id": enqueue_trace, "region": "eu"}).to_string();

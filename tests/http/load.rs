@@ -105,7 +105,8 @@ fn ten_thousand_pushes(w: &mut Worker) {
     assert_eq!(w.count("SELECT COUNT(*) FROM nodes WHERE node_id LIKE 'load-%'"), NODES as i64);
     let snapshots_before = w.count("SELECT COUNT(*) FROM server_metrics_snapshots");
 
-    let accepted = Mutex::new(Vec::<(usize, bool)>::with_capacity(PUSHES));
+    // (push, asked for a snapshot, the answer's snapshot_saved)
+    let accepted = Mutex::new(Vec::<(usize, bool, bool)>::with_capacity(PUSHES));
     let statuses = Mutex::new(BTreeMap::<u16, usize>::new());
     let failures = Mutex::new(Vec::<String>::new());
     let started = Instant::now();
@@ -128,7 +129,8 @@ fn ten_thousand_pushes(w: &mut Worker) {
                         Ok(r) => {
                             *statuses.lock().unwrap().entry(r.status).or_default() += 1;
                             if (200..300).contains(&r.status) {
-                                accepted.lock().unwrap().push((i, snapshot));
+                                let saved = r.json()["snapshot_saved"].as_bool().expect("snapshot_saved");
+                                accepted.lock().unwrap().push((i, snapshot, saved));
                             } else {
                                 failures.lock().unwrap().push(format!("push {i}: {} {}", r.status, r.text));
                             }
@@ -154,8 +156,13 @@ fn ten_thousand_pushes(w: &mut Worker) {
     assert!(failures.is_empty(), "{} pushes failed, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
     assert_eq!(accepted.len(), PUSHES);
 
-    // The snapshot rows are exactly the accepted pushes that asked for one.
-    let want: BTreeSet<i64> = accepted.iter().filter(|(_, s)| *s).map(|(i, _)| *i as i64).collect();
+    // The snapshot rows are exactly the accepted pushes whose answer said snapshot_saved; only
+    // pushes that asked were saved, and within SNAPSHOT_MIN_INTERVAL_SECONDS (300 s, longer
+    // than this burst) each node that asked got exactly one, however many pushes raced for it.
+    assert!(accepted.iter().all(|(_, asked, saved)| asked | !saved), "a snapshot saved that was not asked for");
+    let want: BTreeSet<i64> = accepted.iter().filter(|(_, _, saved)| *saved).map(|(i, _, _)| *i as i64).collect();
+    let asking_nodes: BTreeSet<usize> = accepted.iter().filter(|(_, asked, _)| *asked).map(|(i, _, _)| i % NODES).collect();
+    assert_eq!(want.len(), asking_nodes.len(), "one snapshot per node that asked, within the interval");
     let rows = w.sql("SELECT tenant_count, node_id FROM server_metrics_snapshots WHERE node_id LIKE 'load-%'");
     let got: BTreeSet<i64> = rows.iter().map(|r| r[0].as_i64().unwrap()).collect();
     assert_eq!(rows.len(), got.len(), "a push was stored twice as a snapshot");
@@ -173,7 +180,7 @@ fn ten_thousand_pushes(w: &mut Worker) {
     assert_eq!(w.count("SELECT COUNT(*) FROM server_metrics_snapshots") - snapshots_before, want.len() as i64);
 
     // Each node's latest row is one of the pushes accepted for it, with that push's values.
-    let accepted_set: BTreeSet<usize> = accepted.iter().map(|(i, _)| *i).collect();
+    let accepted_set: BTreeSet<usize> = accepted.iter().map(|(i, _, _)| *i).collect();
     let latest = w.sql("SELECT node_id, tenant_count, cpu_pct, memory_pct, disk_pct, source FROM server_metrics WHERE node_id LIKE 'load-%'");
     assert_eq!(latest.len(), NODES, "one latest row per node");
     for row in latest {
