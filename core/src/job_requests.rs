@@ -75,17 +75,12 @@ pub struct JobCursor {
 impl JobCursor {
     /// Opaque to clients: hex of `{created_at}:{job_id}`.
     pub fn encode(&self) -> String {
-        format!("{}:{}", self.created_at, self.job_id).bytes().map(|b| format!("{b:02x}")).collect()
+        crate::cursor::encode(&format!("{}:{}", self.created_at, self.job_id))
     }
 
     pub fn decode(raw: &str) -> Result<JobCursor, ApiError> {
-        let bad = || ApiError::bad_field("cursor", "cursor is not one this API gave out");
-        if raw.is_empty() || raw.len() > 200 || !raw.len().is_multiple_of(2) {
-            return Err(bad());
-        }
-        let bytes: Vec<u8> =
-            (0..raw.len()).step_by(2).map(|i| raw.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<_>>().ok_or_else(bad)?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let bad = crate::cursor::not_ours;
+        let text = crate::cursor::decode(raw, 200)?;
         let (at, id) = text.split_once(':').ok_or_else(bad)?;
         let created_at = at.parse::<i64>().map_err(|_| bad())?;
         crate::job::JobId::parse(id).map_err(|_| bad())?;
@@ -114,13 +109,7 @@ impl JobListQuery {
                 "status" => q.status = Some(JobStatus::parse("status", v)?),
                 "tenant_id" => q.tenant_id = Some(TenantId::parse("tenant_id", v)?),
                 "region" => q.region = Some(Region::parse("region", v)?),
-                "limit" => {
-                    q.limit = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_JOB_LIMIT).contains(n))
-                        .ok_or_else(|| ApiError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_JOB_LIMIT}")))?
-                }
+                "limit" => q.limit = crate::cursor::page_limit(v, MAX_JOB_LIMIT)?,
                 "cursor" => q.cursor = Some(JobCursor::decode(v)?),
                 other => {
                     return Err(ApiError::BadRequest {

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod domain;
 pub mod error;
 pub mod github;

@@ -166,13 +166,7 @@ impl NodeListFilter {
                         _ => return Err(ApiError::bad_field("stale", "stale must be true or false")),
                     })
                 }
-                "limit" => {
-                    filter.limit = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_NODE_PAGE).contains(n))
-                        .ok_or_else(|| ApiError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_NODE_PAGE}")))?
-                }
+                "limit" => filter.limit = crate::cursor::page_limit(v, MAX_NODE_PAGE)?,
                 "cursor" => filter.after = Some(decode_node_cursor(v)?),
                 other => {
                     return Err(ApiError::BadRequest {
@@ -187,21 +181,13 @@ impl NodeListFilter {
     }
 }
 
-/// The cursor of the node list: opaque to clients (hex of the last node_id of the page), so its
-/// form can change without breaking them.
+/// The node list's cursor holds the last node_id of the page.
 pub fn encode_node_cursor(last: &str) -> String {
-    last.bytes().map(|b| format!("{b:02x}")).collect()
+    crate::cursor::encode(last)
 }
 
 fn decode_node_cursor(raw: &str) -> Result<NodeId, ApiError> {
-    let bad = || ApiError::bad_field("cursor", "cursor is not one this API gave out");
-    if raw.is_empty() || raw.len() > 128 || !raw.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let bytes: Vec<u8> =
-        (0..raw.len()).step_by(2).map(|i| raw.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<_>>().ok_or_else(bad)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    NodeId::parse("cursor", &text).map_err(|_| bad())
+    NodeId::parse("cursor", &crate::cursor::decode(raw, 128)?).map_err(|_| crate::cursor::not_ours())
 }
 
 /// `POST /internal/server-metrics`, as the metrics runbook defines it.
