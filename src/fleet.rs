@@ -7,20 +7,27 @@
 //! far under D1's 2 MB limit on one value, whatever the region's size.
 
 use crate::db::{self, text, OrInternal};
-use cp_core::domain::{NodeStatus, Region};
-use cp_core::placement::{FleetNode, NodeMetrics};
+use cp_core::domain::{MetricsSource, NodeStatus, Region};
+use cp_core::nodes::Metrics;
+use cp_core::placement::FleetNode;
 use cp_core::ApiError;
 use serde::Deserialize;
 use worker::D1Database;
 
 /// One row, in the column order of the query. The percentages arrive as text (see [`exact`]).
 #[derive(Deserialize)]
-struct FleetRow(String, String, Option<String>, Option<String>, Option<String>, Option<f64>, Option<f64>, f64, String);
+struct FleetRow(String, String, Option<String>, Option<String>, Option<String>, Option<f64>, Option<String>, Option<f64>, f64, String);
 
 /// A REAL column as text with 17 significant digits, which every f64 survives bit for bit;
 /// SQLite's JSON writes REALs with 15 (99.99999999999999 would come back as 100.0).
 fn exact(column: &str) -> String {
     format!("iif({column} IS NULL, NULL, printf('%!.17g', {column}))")
+}
+
+/// The row's `source`, which the push route only ever writes from the closed set.
+pub fn source_of(node_id: &str, source: Option<&str>) -> Result<MetricsSource, ApiError> {
+    let raw = source.unwrap_or_default();
+    MetricsSource::parse("source", raw).map_err(|_| ApiError::internal(format!("node {node_id} has metrics source {raw:?}")))
 }
 
 fn pct(node_id: &str, v: Option<String>) -> Result<Option<f64>, ApiError> {
@@ -35,7 +42,7 @@ const CHUNK: u32 = 4000;
 fn fleet_sql(filter: &str) -> String {
     format!(
         "SELECT json_group_array(json_array(n.node_id, n.status, {}, {}, {}, m.tenant_count, \
-           m.updated_at, {}, n.region)) \
+           m.source, m.updated_at, {}, n.region)) \
          FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id{filter} GROUP BY n.rowid / {CHUNK}",
         exact("m.cpu_pct"),
         exact("m.memory_pct"),
@@ -63,7 +70,7 @@ pub async fn load_all(d1: &D1Database) -> Result<Vec<(Region, FleetNode)>, ApiEr
 }
 
 fn node_of(
-    FleetRow(node_id, status, cpu_pct, memory_pct, disk_pct, tenant_count, updated_at, reserved, region): FleetRow,
+    FleetRow(node_id, status, cpu_pct, memory_pct, disk_pct, tenant_count, source, updated_at, reserved, region): FleetRow,
 ) -> Result<(Region, FleetNode), ApiError> {
     let region = Region::parse("region", &region).map_err(|_| ApiError::internal(format!("node {node_id} has region {region}")))?;
     Ok((
@@ -71,12 +78,13 @@ fn node_of(
         FleetNode {
             status: NodeStatus::parse("status", &status).map_err(|_| ApiError::internal(format!("node {node_id} has status {status}")))?,
             metrics: match updated_at {
-                Some(updated) => Some(NodeMetrics {
+                Some(updated) => Some(Metrics {
                     cpu_pct: pct(&node_id, cpu_pct)?,
                     memory_pct: pct(&node_id, memory_pct)?,
                     disk_pct: pct(&node_id, disk_pct)?,
                     tenant_count: tenant_count.unwrap_or(0.0) as u32,
-                    updated_at_ms: updated as i64,
+                    source: source_of(&node_id, source.as_deref())?,
+                    updated_at: updated as i64,
                 }),
                 None => None,
             },

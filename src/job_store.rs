@@ -147,32 +147,30 @@ pub async fn list(d1: &D1Database, q: &JobListQuery) -> Result<(Vec<Job>, Option
     Ok((page, next))
 }
 
-/// Pending jobs whose queue delivery is overdue (`next_attempt_at` before `due_before`) and that
-/// no consumer holds, oldest first.
-pub async fn overdue_pending(d1: &D1Database, due_before: i64, now: i64, limit: u32) -> Result<Vec<Job>, ApiError> {
-    let s = db::stmt(
-        d1,
-        &format!(
-            "SELECT {COLUMNS} FROM provision_jobs WHERE status = 'pending' AND next_attempt_at < ?1 \
-             AND COALESCE(lease_until, 0) < ?2 ORDER BY next_attempt_at LIMIT ?3"
-        ),
-        &[int(due_before), int(now), int(limit.into())],
-    )?;
-    jobs(db::all::<JobRow>(s, "overdue jobs").await?)
+/// Which instant of a pending job [`pending_unheld_before`] compares.
+#[derive(Clone, Copy)]
+pub enum PendingClock {
+    /// `next_attempt_at`: the queue delivery is overdue (the outbox sweep).
+    NextAttempt,
+    /// `created_at`: past the dispatch deadline (the reconcile).
+    Created,
 }
 
-/// Pending jobs created before `created_before` (past the dispatch deadline) that no consumer
-/// holds.
-pub async fn pending_created_before(d1: &D1Database, created_before: i64, now: i64, limit: u32) -> Result<Vec<Job>, ApiError> {
+/// Pending jobs whose `clock` is before `before` and that no consumer holds, oldest first.
+pub async fn pending_unheld_before(d1: &D1Database, clock: PendingClock, before: i64, now: i64, limit: u32) -> Result<Vec<Job>, ApiError> {
+    let column = match clock {
+        PendingClock::NextAttempt => "next_attempt_at",
+        PendingClock::Created => "created_at",
+    };
     let s = db::stmt(
         d1,
         &format!(
-            "SELECT {COLUMNS} FROM provision_jobs WHERE status = 'pending' AND created_at < ?1 \
-             AND COALESCE(lease_until, 0) < ?2 ORDER BY created_at LIMIT ?3"
+            "SELECT {COLUMNS} FROM provision_jobs WHERE status = 'pending' AND {column} < ?1 \
+             AND COALESCE(lease_until, 0) < ?2 ORDER BY {column} LIMIT ?3"
         ),
-        &[int(created_before), int(now), int(limit.into())],
+        &[int(before), int(now), int(limit.into())],
     )?;
-    jobs(db::all::<JobRow>(s, "pending past deadline").await?)
+    jobs(db::all::<JobRow>(s, "pending jobs").await?)
 }
 
 /// Dispatched or running jobs whose run has been on its way since before `since_before`

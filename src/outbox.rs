@@ -74,7 +74,7 @@ pub async fn sweep(env: &Env, d1: &D1Database, now_ms: i64, policy: &RetryPolicy
     let mut out = Sweep::default();
     let mut seen = std::collections::BTreeSet::new();
     loop {
-        let page = job_store::overdue_pending(d1, now_ms - SWEEP_AFTER_MS, now_ms, SWEEP_PAGE).await?;
+        let page = job_store::pending_unheld_before(d1, job_store::PendingClock::NextAttempt, now_ms - SWEEP_AFTER_MS, now_ms, SWEEP_PAGE).await?;
         let fresh: Vec<_> = page.into_iter().filter(|j| seen.insert(j.job_id.clone())).collect();
         if fresh.is_empty() {
             return Ok(out);

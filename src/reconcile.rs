@@ -45,7 +45,7 @@ pub async fn run(env: &Env, config: &Config, now: i64, budget_until: i64) -> Res
     }
 
     // Pending past the deadline.
-    let late = job_store::pending_created_before(&d1, now - i64::from(policy.deadline_seconds) * 1000, now, PAGE).await?;
+    let late = job_store::pending_unheld_before(&d1, job_store::PendingClock::Created, now - i64::from(policy.deadline_seconds) * 1000, now, PAGE).await?;
     for job in &late {
         if crate::ctx::now_ms() > budget_until {
             pass.errors.push("time budget used up; the next pass goes on".into());

@@ -5,11 +5,14 @@
 //! `cp_agent_systemd_live=false`: "enabled" is the timers.target.wants link `systemctl enable`
 //! would make. Ansible comes from scripts/setup.sh (a pinned venv outside the clone).
 
+#[path = "shared/agent_bin.rs"]
+mod agent_bin;
+
+use agent_bin::agent_bin;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 const CREDENTIAL: &str = "cpn_test-credential-value-5f3a9c";
 const VAULT_PASSWORD: &str = "test-vault-password";
@@ -53,27 +56,6 @@ fn temp(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Builds `cp-agent` once (cargo's JSON messages say where the binary is).
-fn agent_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "-p", "cp-agent", "--bin", "cp-agent", "--message-format=json"])
-            .current_dir(repo())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cargo build -p cp-agent");
-        assert!(out.status.success(), "building cp-agent failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "cp-agent")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo named no cp-agent executable")
-    })
-    .clone()
 }
 
 /// The example playbook against this host, with the test's variables: a root under `dir`, the

@@ -8,8 +8,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cp_core::domain::{NodeStatus, PlanTier, Policy, Region};
-use cp_core::placement::{decide_placement, FleetNode, Listing, NodeMetrics, PlacementInput, Thresholds};
+use cp_core::domain::{MetricsSource, NodeStatus, PlanTier, Policy, Region};
+use cp_core::nodes::Metrics;
+use cp_core::placement::{decide_placement, FleetNode, Listing, PlacementInput, Thresholds};
 
 const NOW_MS: i64 = 1_800_000_000_000;
 
@@ -39,12 +40,13 @@ fn fleet(size: usize, seed: u64) -> Vec<FleetNode> {
         .map(|i| {
             let roll = rng.below(100);
             let status = if roll < 5 { NodeStatus::Draining } else { NodeStatus::Active };
-            let metrics = (!(5..10).contains(&roll)).then(|| NodeMetrics {
+            let metrics = (!(5..10).contains(&roll)).then(|| Metrics {
                 cpu_pct: (rng.below(10) != 0).then(|| rng.pct()),
                 memory_pct: (rng.below(50) != 0).then(|| rng.pct()),
                 disk_pct: Some(rng.pct()),
                 tenant_count: rng.below(45) as u32,
-                updated_at_ms: NOW_MS - if (10..15).contains(&roll) { 900_000 } else { rng.below(300_000) as i64 },
+                source: MetricsSource::NodePush,
+                updated_at: NOW_MS - if (10..15).contains(&roll) { 900_000 } else { rng.below(300_000) as i64 },
             });
             let node_id = format!("hz-sg-{:03}-{i}", rng.below(1000));
             FleetNode { node_id, status, metrics, reserved: rng.below(3) as u32 }

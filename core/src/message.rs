@@ -88,13 +88,6 @@ impl ProvisionQueueMessage {
         Ok(message)
     }
 
-    /// Like [`parse`](Self::parse), for a body the queue runtime already decoded into JSON.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, MessageError> {
-        let message: Self = serde_json::from_value(value).map_err(|e| MessageError::Malformed(e.to_string()))?;
-        message.validate()?;
-        Ok(message)
-    }
-
     /// The invariants: ids present, a known region, two booleans, and a target exactly when no
     /// new server is created.
     pub fn validate(&self) -> Result<(), MessageError> {
@@ -113,21 +106,6 @@ impl ProvisionQueueMessage {
             (true, false) => Err(MessageError::UnexpectedTarget { target: self.target_server_id.clone() }),
             _ => Ok(()),
         }
-    }
-
-    /// `create_new_server` as a bool (false for a value `validate` would refuse).
-    pub fn creates_new_server(&self) -> bool {
-        self.create_new_server == "true"
-    }
-
-    /// `dedicated` as a bool (false for a value `validate` would refuse).
-    pub fn is_dedicated(&self) -> bool {
-        self.dedicated == "true"
-    }
-
-    /// The node the tenant goes to, `None` when a new server is created.
-    pub fn target_server(&self) -> Option<&str> {
-        Some(self.target_server_id.as_str()).filter(|t| !t.is_empty())
     }
 
     /// The body of GitHub's `POST .../actions/workflows/{id}/dispatches`:
@@ -206,13 +184,11 @@ mod tests {
     fn typed_values_become_the_wire_strings() {
         let m = existing();
         assert_eq!((m.region.as_str(), m.create_new_server.as_str(), m.dedicated.as_str()), ("sg", "false", "false"));
-        assert_eq!(m.target_server(), Some("hz-sg-3"));
+        assert_eq!(m.target_server_id, "hz-sg-3");
 
         let m = ProvisionQueueMessage::new(NewProvisionMessage { dedicated: true, region: Region::Eu, ..args(None) }).unwrap();
         assert_eq!((m.region.as_str(), m.create_new_server.as_str(), m.dedicated.as_str()), ("eu", "true", "true"));
         assert_eq!(m.target_server_id, "");
-        assert_eq!(m.target_server(), None);
-        assert!(m.creates_new_server() && m.is_dedicated());
     }
 
     #[test]
@@ -220,7 +196,6 @@ mod tests {
         for m in [existing(), ProvisionQueueMessage::new(args(None)).unwrap()] {
             let text = serde_json::to_string(&m).unwrap();
             assert_eq!(ProvisionQueueMessage::parse(&text).unwrap(), m);
-            assert_eq!(ProvisionQueueMessage::from_value(serde_json::to_value(&m).unwrap()).unwrap(), m);
         }
     }
 

@@ -87,14 +87,16 @@ pub struct StoredNode {
     pub updated_at: i64,
 }
 
-/// The latest pushed metrics of a node.
+/// A node's latest pushed metrics (its `server_metrics` row), the one shape the node routes,
+/// placement and the scrape all read. Percentages are `None` when nothing could measure them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredMetrics {
+pub struct Metrics {
     pub cpu_pct: Option<f64>,
     pub memory_pct: Option<f64>,
     pub disk_pct: Option<f64>,
     pub tenant_count: u32,
-    pub source: String,
+    pub source: MetricsSource,
+    /// Milliseconds since the epoch; RFC 3339 on the wire.
     #[serde(serialize_with = "as_rfc3339::serialize")]
     pub updated_at: i64,
 }
@@ -117,13 +119,13 @@ pub fn is_stale(now_ms: i64, updated_at_ms: i64, stale_after_s: u64) -> bool {
 pub struct NodeView {
     #[serde(flatten)]
     pub node: StoredNode,
-    pub metrics: Option<StoredMetrics>,
+    pub metrics: Option<Metrics>,
     pub metrics_age_s: Option<u64>,
     pub stale: bool,
 }
 
 impl NodeView {
-    pub fn new(node: StoredNode, metrics: Option<StoredMetrics>, now_ms: i64, stale_after_s: u64) -> Self {
+    pub fn new(node: StoredNode, metrics: Option<Metrics>, now_ms: i64, stale_after_s: u64) -> Self {
         NodeView {
             metrics_age_s: metrics.as_ref().map(|m| metrics_age_s(now_ms, m.updated_at)),
             stale: metrics.as_ref().is_none_or(|m| is_stale(now_ms, m.updated_at, stale_after_s)),

@@ -59,13 +59,13 @@ pub fn render(s: &Snapshot<'_>) -> Result<String, ApiError> {
         let n = s
             .fleet
             .iter()
-            .filter(|(r, node)| r == region && node.metrics.as_ref().is_none_or(|m| is_stale(s.now_ms, m.updated_at_ms, s.thresholds.stale_after_s)))
+            .filter(|(r, node)| r == region && node.metrics.as_ref().is_none_or(|m| is_stale(s.now_ms, m.updated_at, s.thresholds.stale_after_s)))
             .count();
         sample(&mut out, "cp_nodes_stale", &[("region", region.as_str())], n as u64);
     }
 
     family(&mut out, "cp_node_metrics_age_seconds", "Seconds since the node last pushed metrics (nodes that have pushed).");
-    let mut aged: Vec<(&Region, &FleetNode, i64)> = s.fleet.iter().filter_map(|(r, n)| n.metrics.as_ref().map(|m| (r, n, m.updated_at_ms))).collect();
+    let mut aged: Vec<(&Region, &FleetNode, i64)> = s.fleet.iter().filter_map(|(r, n)| n.metrics.as_ref().map(|m| (r, n, m.updated_at))).collect();
     aged.sort_by(|a, b| (a.0, a.1.node_id.as_bytes()).cmp(&(b.0, b.1.node_id.as_bytes())));
     for (region, node, updated_at_ms) in aged {
         sample(&mut out, "cp_node_metrics_age_seconds", &[("region", region.as_str()), ("node_id", &node.node_id)], metrics_age_s(s.now_ms, updated_at_ms));
@@ -153,7 +153,8 @@ fn escape_help(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::placement::NodeMetrics;
+    use crate::domain::MetricsSource;
+    use crate::nodes::Metrics;
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -161,12 +162,13 @@ mod tests {
         FleetNode {
             node_id: id.into(),
             status,
-            metrics: pushed_s_ago.map(|ago| NodeMetrics {
+            metrics: pushed_s_ago.map(|ago| Metrics {
                 cpu_pct: Some(10.0),
                 memory_pct: Some(memory_pct),
                 disk_pct: Some(20.0),
                 tenant_count: tenants,
-                updated_at_ms: NOW - ago * 1000,
+                source: MetricsSource::NodePush,
+                updated_at: NOW - ago * 1000,
             }),
             reserved,
         }

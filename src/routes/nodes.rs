@@ -3,7 +3,7 @@
 use crate::ctx::{Ctx, Reply};
 use crate::db::{self, int, opt_text, text, OrInternal};
 use cp_core::ids::NodeId;
-use cp_core::nodes::{encode_node_cursor, NodeListFilter, NodeUpsert, NodeView, StoredMetrics, StoredNode};
+use cp_core::nodes::{encode_node_cursor, Metrics, NodeListFilter, NodeUpsert, NodeView, StoredNode};
 use cp_core::ApiError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -33,15 +33,18 @@ pub const NODE_SELECT: &str = "SELECT n.node_id, n.region, n.host, n.status, n.p
      FROM nodes n LEFT JOIN server_metrics m ON m.node_id = n.node_id";
 
 impl NodeRow {
-    fn into_core(self) -> (StoredNode, Option<StoredMetrics>) {
-        let metrics = self.m_updated_at.map(|updated| StoredMetrics {
-            cpu_pct: self.cpu_pct,
-            memory_pct: self.memory_pct,
-            disk_pct: self.disk_pct,
-            tenant_count: self.tenant_count.unwrap_or(0.0) as u32,
-            source: self.m_source.unwrap_or_default(),
-            updated_at: updated as i64,
-        });
+    fn into_core(self) -> Result<(StoredNode, Option<Metrics>), ApiError> {
+        let metrics = match self.m_updated_at {
+            Some(updated) => Some(Metrics {
+                cpu_pct: self.cpu_pct,
+                memory_pct: self.memory_pct,
+                disk_pct: self.disk_pct,
+                tenant_count: self.tenant_count.unwrap_or(0.0) as u32,
+                source: crate::fleet::source_of(&self.node_id, self.m_source.as_deref())?,
+                updated_at: updated as i64,
+            }),
+            None => None,
+        };
         let labels: BTreeMap<String, String> = serde_json::from_str(&self.labels).unwrap_or_default();
         let node = StoredNode {
             node_id: self.node_id,
@@ -53,12 +56,12 @@ impl NodeRow {
             created_at: self.created_at as i64,
             updated_at: self.updated_at as i64,
         };
-        (node, metrics)
+        Ok((node, metrics))
     }
 
-    pub fn into_view(self, now_ms: i64, stale_after_s: u64) -> NodeView {
-        let (node, metrics) = self.into_core();
-        NodeView::new(node, metrics, now_ms, stale_after_s)
+    pub fn into_view(self, now_ms: i64, stale_after_s: u64) -> Result<NodeView, ApiError> {
+        let (node, metrics) = self.into_core()?;
+        Ok(NodeView::new(node, metrics, now_ms, stale_after_s))
     }
 }
 
@@ -94,7 +97,7 @@ pub async fn upsert(ctx: &mut Ctx, body: &[u8]) -> Result<Reply, ApiError> {
     let existed = any_row(&results[0])?;
     let row = results[2].results::<NodeRow>().or_internal("read node")?.into_iter().next();
     let row = row.ok_or_else(|| ApiError::internal("node missing after upsert"))?;
-    Reply::json(if existed { 200 } else { 201 }, &row.into_view(ctx.now_ms, stale_after_s))
+    Reply::json(if existed { 200 } else { 201 }, &row.into_view(ctx.now_ms, stale_after_s)?)
 }
 
 pub async fn get(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
@@ -103,7 +106,7 @@ pub async fn get(ctx: &mut Ctx, id: &str) -> Result<Reply, ApiError> {
     let d1 = db::database(&ctx.env)?;
     let s = db::stmt(&d1, &format!("{NODE_SELECT} WHERE n.node_id = ?1"), &[text(id.as_str())])?;
     match db::first::<NodeRow>(s, "get node").await? {
-        Some(row) => Reply::json(200, &row.into_view(ctx.now_ms, stale_after_s)),
+        Some(row) => Reply::json(200, &row.into_view(ctx.now_ms, stale_after_s)?),
         None => Err(ApiError::not_found(format!("node {id} is not registered"))),
     }
 }
@@ -135,7 +138,7 @@ pub async fn list(ctx: &mut Ctx, query: &[(String, String)]) -> Result<Reply, Ap
     let more = rows.len() > filter.limit as usize;
     rows.truncate(filter.limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_node_cursor(&r.node_id)) } else { None };
-    let nodes: Vec<NodeView> = rows.into_iter().map(|row| row.into_view(ctx.now_ms, stale_after_s)).collect();
+    let nodes: Vec<NodeView> = rows.into_iter().map(|row| row.into_view(ctx.now_ms, stale_after_s)).collect::<Result<_, _>>()?;
     Reply::json(200, &serde_json::json!({ "nodes": nodes, "next_cursor": next_cursor }))
 }
 

@@ -1,15 +1,15 @@
 //! The node agent binary `cp-agent`, built and run for real against the running Worker: what it
 //! measures is what the Worker stores, and each way it can fail has its exit code.
 
-use crate::harness::{free_port, repo, Worker, KEY};
+use crate::agent_bin::agent_bin;
+use crate::harness::{free_port, Worker, KEY};
 use crate::programs::{clean, output_lines, path_with, q, register_node, run_cmd, scratch, Run};
 use crate::Suite;
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub fn suites() -> Vec<Suite> {
@@ -25,30 +25,6 @@ pub fn suites() -> Vec<Suite> {
             ("agent_pushes_with_its_node_token_for_its_node_only", agent_node_token),
         ],
     }]
-}
-
-/// Builds `cp-agent` once (cargo's JSON messages say where the binary is, whatever the target dir).
-fn agent_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let started = Instant::now();
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "-p", "cp-agent", "--bin", "cp-agent", "--message-format=json"])
-            .current_dir(repo())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cargo build -p cp-agent");
-        assert!(out.status.success(), "building cp-agent failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        let bin = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "cp-agent")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo named no cp-agent executable");
-        eprintln!("agent: cp-agent ready in {:.1}s", started.elapsed().as_secs_f64());
-        bin
-    })
-    .clone()
 }
 
 const SITES: [&str; 3] = ["alpha.pregoi.com", "beta.pregoi.com", "gamma.pregoi.com"];

@@ -5,7 +5,7 @@
 //! before it records it, a new Worker on the same state lets the run take the job with `/start`,
 //! `/complete` succeeds, and no second dispatch follows after the lease and a sweep.
 
-use crate::fake_github::{self, Answer, FakeGithub, Gate};
+use crate::fake_github::{self, Answer, Gate};
 use crate::harness::Worker;
 use crate::support::{self, eventually, job, now_ms};
 use crate::Suite;
@@ -36,10 +36,7 @@ fn vars() -> Vec<(&'static str, String)> {
     vars
 }
 
-fn github() -> &'static FakeGithub {
-    static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
-    GITHUB.get_or_init(|| FakeGithub::start(script))
-}
+crate::fake_github::suite_github!(script);
 
 /// The gate the lost-write case holds the dispatch answer with.
 fn gate() -> &'static Mutex<Gate> {

@@ -71,6 +71,10 @@ impl Answer {
     pub fn hang_up() -> Answer {
         Answer::status(0)
     }
+    /// An error status with GitHub's JSON error body.
+    pub fn error(status: u16, message: &str) -> Answer {
+        Answer::status(status).json(serde_json::json!({ "message": message }))
+    }
     pub fn header(mut self, name: &str, value: &str) -> Answer {
         self.headers.push((name.to_string(), value.to_string()));
         self
@@ -401,3 +405,15 @@ fn response(answer: &Answer) -> Vec<u8> {
     out.push_str(&body);
     out.into_bytes()
 }
+
+/// `fn github() -> &'static FakeGithub`: the suite's one fake GitHub, started on first use with
+/// `script` (a suite's Worker vars need its URL before any case runs).
+macro_rules! suite_github {
+    ($script:expr) => {
+        fn github() -> &'static $crate::fake_github::FakeGithub {
+            static GITHUB: std::sync::OnceLock<$crate::fake_github::FakeGithub> = std::sync::OnceLock::new();
+            GITHUB.get_or_init(|| $crate::fake_github::FakeGithub::start($script))
+        }
+    };
+}
+pub(crate) use suite_github;

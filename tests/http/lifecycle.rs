@@ -4,13 +4,12 @@
 //! dispatched, with GitHub's cancel call) and retry, the job list with filters and cursors, and
 //! the scheduled reconcile of stranded jobs against GitHub's runs API.
 
-use crate::fake_github::{Answer, FakeGithub, RunCall, TOKEN};
+use crate::fake_github::{Answer, RunCall, TOKEN};
 use crate::foundation::push;
 use crate::harness::{Resp, Worker, KEY};
 use crate::support::{self, eventually, job, now_ms, JobRow};
 use crate::Suite;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -33,19 +32,15 @@ pub fn suites() -> Vec<Suite> {
     }]
 }
 
-fn github() -> &'static FakeGithub {
-    static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
-    GITHUB.get_or_init(|| FakeGithub::start(script))
-}
+crate::fake_github::suite_github!(script);
 
 fn script(tenant: &str, nth: usize) -> Answer {
-    let error = |status, message: &str| Answer::status(status).json(json!({"message": message}));
     match (tenant, nth) {
         ("t-details", _) => Answer::run_details(9001),
         ("t-ghes", 0) => Answer::refuse_run_details(),
         ("t-cancel-run", _) => Answer::run_details(9100),
-        ("t-cancel-p", _) => error(500, "Server Error"),
-        ("t-retry-422", _) => error(422, "Unexpected inputs provided"),
+        ("t-cancel-p", _) => Answer::error(500, "Server Error"),
+        ("t-retry-422", _) => Answer::error(422, "Unexpected inputs provided"),
         _ => Answer::ok(),
     }
 }

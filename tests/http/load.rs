@@ -3,14 +3,14 @@
 //! Worker in the middle of a burst of enqueues, after which the outbox sweep must send what the
 //! killed process lost. Timings are printed for information only; nothing asserts on speed.
 
-use crate::fake_github::{self, Answer, FakeGithub, Request};
+use crate::fake_github::{self, Answer, Request};
 use crate::harness::{request, Resp, Worker};
 use crate::support::{client, enqueue, now_ms, poll, post_json};
 use crate::Suite;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn suites() -> Vec<Suite> {
@@ -53,10 +53,7 @@ fn fnv(s: &str) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // The fake GitHub: every dispatch succeeds, except while the flaky case runs.
 
-fn github() -> &'static FakeGithub {
-    static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
-    GITHUB.get_or_init(|| FakeGithub::start(|_, _| Answer::ok()))
-}
+crate::fake_github::suite_github!(|_, _| Answer::ok());
 
 /// Decided by the tenant and the attempt alone (seeded), so a run can be repeated: about a third
 /// 204, the rest 500, 429, a secondary-rate-limit 403 or an answer after 2-3 s.

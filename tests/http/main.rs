@@ -5,6 +5,8 @@
 //! `cargo test --test http -- NAME` runs only the cases whose `suite::case` name contains NAME.
 
 mod agent;
+#[path = "../shared/agent_bin.rs"]
+mod agent_bin;
 mod contract;
 mod deadline;
 mod deploy;
@@ -14,6 +16,8 @@ mod foundation;
 mod harness;
 mod holds;
 mod hostile;
+mod hostile_bodies;
+mod hostile_table;
 mod hostile_tokens;
 mod lifecycle;
 mod load;
@@ -28,6 +32,7 @@ mod support;
 mod tokens;
 mod ui;
 mod workflow;
+mod workflow_lint;
 mod workflow_runs;
 mod workflow_tokens;
 

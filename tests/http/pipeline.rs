@@ -6,14 +6,13 @@
 //! GitHub is the fake of fake_github.rs, answering each dispatch by the job's tenant id (see
 //! `script`), so a case can count exactly what the Worker sent.
 
-use crate::fake_github::{self, Answer, FakeGithub, Request};
+use crate::fake_github::{self, Answer, Request};
 use crate::foundation::push;
 use crate::harness::{Resp, Worker, KEY};
 use crate::support::{self, eventually, job, now_ms, JobRow};
 use crate::Suite;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long a job may take to settle.
@@ -42,23 +41,19 @@ pub fn suites() -> Vec<Suite> {
     }]
 }
 
-fn github() -> &'static FakeGithub {
-    static GITHUB: OnceLock<FakeGithub> = OnceLock::new();
-    GITHUB.get_or_init(|| FakeGithub::start(script))
-}
+crate::fake_github::suite_github!(script);
 
 /// By tenant id: the answers to a job's 1st, 2nd, ... dispatch; the last one repeats. Other
 /// tenants get 204.
 fn script(tenant: &str, nth: usize) -> Answer {
-    let error = |status, message: &str| Answer::status(status).json(json!({"message": message}));
     let answers = match tenant {
-        "t-500x2" => vec![error(500, "Server Error"), error(500, "Server Error"), Answer::ok()],
-        "t-429" => vec![error(429, "slow down").header("retry-after", "1"), Answer::ok()],
-        "t-403rl" => vec![error(403, "API rate limit exceeded").header("x-ratelimit-remaining", "0").header("x-ratelimit-reset", "0"), Answer::ok()],
+        "t-500x2" => vec![Answer::error(500, "Server Error"), Answer::error(500, "Server Error"), Answer::ok()],
+        "t-429" => vec![Answer::error(429, "slow down").header("retry-after", "1"), Answer::ok()],
+        "t-403rl" => vec![Answer::error(403, "API rate limit exceeded").header("x-ratelimit-remaining", "0").header("x-ratelimit-reset", "0"), Answer::ok()],
         "t-hangup" => vec![Answer::hang_up(), Answer::ok()],
-        "t-403plain" => vec![error(403, "Resource not accessible by integration")],
+        "t-403plain" => vec![Answer::error(403, "Resource not accessible by integration")],
         "t-422" => vec![Answer::status(422).json(json!({"message": "Unexpected inputs provided", "documentation_url": "https://docs.github.com"}))],
-        "t-404" => vec![error(404, "Not Found")],
+        "t-404" => vec![Answer::error(404, "Not Found")],
         _ => vec![Answer::ok()],
     };
     answers[nth.min(answers.len() - 1)].clone()

@@ -25,7 +25,7 @@ pub(super) fn assess(node: &FleetNode, th: &Thresholds, now_ms: i64) -> Assessme
         reasons.insert(NoMetrics);
         return Assessment { reasons, effective: node.reserved, age_s: None, score: None };
     };
-    if is_stale(now_ms, m.updated_at_ms, th.stale_after_s) {
+    if is_stale(now_ms, m.updated_at, th.stale_after_s) {
         reasons.insert(StaleMetrics);
     }
     match m.memory_pct {
@@ -45,7 +45,7 @@ pub(super) fn assess(node: &FleetNode, th: &Thresholds, now_ms: i64) -> Assessme
         (true, Some(memory_pct)) => Some(headroom_score(memory_pct, m.cpu_pct, effective, th)),
         _ => None,
     };
-    Assessment { reasons, effective, age_s: Some(metrics_age_s(now_ms, m.updated_at_ms)), score }
+    Assessment { reasons, effective, age_s: Some(metrics_age_s(now_ms, m.updated_at)), score }
 }
 
 /// SPEC step 5, in its order of operations, so every implementation gets the same bits.

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{NodeStatus, PlanTier, Policy, Region};
 use crate::error::ApiError;
+use crate::nodes::Metrics;
 use crate::stack::pulumi_stack;
 
 mod assess;
@@ -56,23 +57,13 @@ impl Default for Thresholds {
     }
 }
 
-/// A node's `server_metrics` row. Percentages are `None` when the agent could not measure them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeMetrics {
-    pub cpu_pct: Option<f64>,
-    pub memory_pct: Option<f64>,
-    pub disk_pct: Option<f64>,
-    pub tenant_count: u32,
-    pub updated_at_ms: i64,
-}
-
 /// One node of the requested region as the shell loaded it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetNode {
     pub node_id: String,
     pub status: NodeStatus,
     /// `None` when the node has never pushed.
-    pub metrics: Option<NodeMetrics>,
+    pub metrics: Option<Metrics>,
     /// Jobs placed on the node that its pushed `tenant_count` cannot include yet (the SPEC's
     /// reservation rule, counted by the caller's SQL), so two enqueues between two pushes cannot
     /// overfill it.

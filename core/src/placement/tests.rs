@@ -2,6 +2,7 @@
 //! property tests for the invariants the module doc promises.
 
 use super::*;
+use crate::domain::MetricsSource;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -13,7 +14,8 @@ fn node(spec: &str) -> FleetNode {
     let mut words = spec.split_whitespace();
     let node_id = words.next().expect("node id").to_string();
     let mut n = FleetNode { node_id, status: NodeStatus::Active, metrics: None, reserved: 0 };
-    let mut m = NodeMetrics { cpu_pct: Some(10.0), memory_pct: Some(10.0), disk_pct: Some(10.0), tenant_count: 0, updated_at_ms: NOW_MS };
+    let mut m =
+        Metrics { cpu_pct: Some(10.0), memory_pct: Some(10.0), disk_pct: Some(10.0), tenant_count: 0, source: MetricsSource::NodePush, updated_at: NOW_MS };
     let mut has_metrics = true;
     let pct = |v: &str| if v == "?" { None } else { Some(v.parse::<f64>().unwrap()) };
     for w in words {
@@ -30,7 +32,7 @@ fn node(spec: &str) -> FleetNode {
                     Some(ms) => ms.parse().unwrap(),
                     None => v.strip_suffix('s').expect("age needs s or ms").parse::<i64>().unwrap() * 1000,
                 };
-                m.updated_at_ms = NOW_MS - age_ms;
+                m.updated_at = NOW_MS - age_ms;
             }
             _ => panic!("bad node word {w:?} in {spec:?}"),
         }
@@ -409,7 +411,14 @@ fn age_ms() -> impl Strategy<Value = i64> {
 fn fleet_node() -> impl Strategy<Value = (&'static str, FleetNode)> {
     let status = prop_oneof![4 => Just(NodeStatus::Active), 1 => Just(NodeStatus::Draining)];
     let metrics = proptest::option::weighted(0.85, (pct(), pct(), pct(), 0u32..45, age_ms())).prop_map(|m| {
-        m.map(|(cpu_pct, memory_pct, disk_pct, tenant_count, age)| NodeMetrics { cpu_pct, memory_pct, disk_pct, tenant_count, updated_at_ms: NOW_MS - age })
+        m.map(|(cpu_pct, memory_pct, disk_pct, tenant_count, age)| Metrics {
+            cpu_pct,
+            memory_pct,
+            disk_pct,
+            tenant_count,
+            source: MetricsSource::NodePush,
+            updated_at: NOW_MS - age,
+        })
     });
     // The long prefix makes ids share more than 16 bytes, past the sort's fast path.
     let prefix = prop::sample::select(vec!["hz-sg-", "a", "B", "node-", "", "hz-sg-long-shared-prefix-"]);
@@ -530,7 +539,7 @@ proptest! {
         // The blind hold: exactly when no node is eligible for a shared placement and at least
         // blind_pct percent of the active nodes have stale or no metrics.
         let active: Vec<&FleetNode> = fleet.iter().filter(|n| n.status == NodeStatus::Active).collect();
-        let blind = active.iter().filter(|n| n.metrics.as_ref().is_none_or(|m| crate::nodes::is_stale(NOW_MS, m.updated_at_ms, 600))).count();
+        let blind = active.iter().filter(|n| n.metrics.as_ref().is_none_or(|m| crate::nodes::is_stale(NOW_MS, m.updated_at, 600))).count();
         let held = expected == DecisionReason::NoEligibleNode && blind_pct > 0 && !active.is_empty() && blind * 100 >= active.len() * blind_pct as usize;
         prop_assert_eq!(d.hold.as_ref().map(|h| h.code), held.then_some(HoldCode::FleetMetricsStale));
 

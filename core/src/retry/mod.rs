@@ -148,24 +148,6 @@ fn is_rate_limit_403(headers: &RateLimitHeaders, message: &str) -> bool {
     headers.is_rate_limited() || message.to_ascii_lowercase().contains("rate limit")
 }
 
-/// Where a dispatch error came from, for logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// GitHub (or a proxy in front of it) answered with a non-2xx status.
-    Upstream,
-    /// The request got no answer.
-    Transport,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Upstream => "upstream",
-            Origin::Transport => "transport",
-        }
-    }
-}
-
 /// A failed dispatch attempt. Its `Display` is the reason stored in the job's `last_error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DispatchError {
@@ -182,13 +164,6 @@ impl DispatchError {
         match self {
             DispatchError::Upstream { retryable, .. } => *retryable,
             DispatchError::Transport { .. } => true,
-        }
-    }
-
-    pub fn origin(&self) -> Origin {
-        match self {
-            DispatchError::Upstream { .. } => Origin::Upstream,
-            DispatchError::Transport { .. } => Origin::Transport,
         }
     }
 }
@@ -441,14 +416,14 @@ mod tests {
         assert_eq!(classify(&network, 1, NOW, &policy), Verdict::Retry { delay_seconds: 2, reason: "network error: connection refused".into() });
         let e = network.error().unwrap();
         assert!(e.retryable());
-        assert_eq!(e.origin().as_str(), "transport");
+        assert!(matches!(e, DispatchError::Transport { .. }), "{e:?}");
     }
 
     #[test]
     fn errors_say_whether_they_are_retryable_and_where_they_came_from() {
         let e = DispatchOutcome::response(422, RateLimitHeaders::default(), r#"{"message":"Unexpected inputs provided: [\"x\"]"}"#).error().unwrap();
         assert_eq!(e.to_string(), r#"github 422: Unexpected inputs provided: ["x"]"#);
-        assert_eq!((e.retryable(), e.origin()), (false, Origin::Upstream));
+        assert!(!e.retryable() && matches!(e, DispatchError::Upstream { .. }), "{e:?}");
         let e = DispatchOutcome::response(502, RateLimitHeaders::default(), "").error().unwrap();
         assert_eq!(e.to_string(), "github 502");
         assert!(e.retryable());
