@@ -4,7 +4,7 @@
 usage: report.py RUN_DIR OUT_JSON
 RUN_DIR holds the JSON lines the steps wrote (wasm.json, cold.json, health.json, register.json,
 metrics.json, compute1k.json, compute10k.json, cluster1k.json, cluster10k.json, seed.json,
-native.json, probe.json); the run's settings come from BENCH_* environment variables.
+native.json, probe.json, changed.json); the run's settings come from BENCH_* environment variables.
 Exit status: 0 when every step produced its figures and every request succeeded (missed targets
 are reported, not failures), 1 otherwise.
 """
@@ -78,7 +78,7 @@ settings = {
     "local_observability": os.environ.get("BENCH_LOCAL_OBSERVABILITY", "false"),
     "target": "127.0.0.1 (wrangler dev, local D1 and Queues)",
 }
-wasm, cold, seed, native, probe = (load(n) for n in ("wasm.json", "cold.json", "seed.json", "native.json", "probe.json"))
+wasm, cold, seed, native, probe, changed = (load(n) for n in ("wasm.json", "cold.json", "seed.json", "native.json", "probe.json", "changed.json"))
 cluster = {"1k": load("cluster1k.json"), "10k": load("cluster10k.json")}
 phases = {
     "health": ("GET /health", load("health.json")),
@@ -171,6 +171,7 @@ result = {
                        vs_health={"throughput": ratio(p, "rps"), "p50": ratio(p, "p50"), "p99": ratio(p, "p99")})
                if p else None for k, (name, p) in phases.items()},
     "native_placement": native.get("placement_native") if native else None,
+    "compute_after_region_changed": changed,
     "cpu_time": {"source": "workerd_tail_cpu_time" if cpu_reported else "workerd_process_cpu_per_request",
                  "label": cpu_source, "limit_ms": 10, "probe": probe},
     "targets": targets,
@@ -252,6 +253,15 @@ if cluster["10k"]:
     c = cluster["10k"]
     print(f"  fleet check before compute@10k: nodes={c.get('nodes')} eligible={c.get('eligible')} "
           f"response {phases['compute_10k'][1]['mean_response_bytes']:,} B" if phases["compute_10k"][1] else "")
+if changed:
+    h = changed["health"]["p50_ms"]
+    print(f"  sequential, {changed['rounds']} rounds (the kept fleet's worst case: every one of "
+          f"{changed['nodes_touched']:,} nodes changed before each compute):")
+    for key, label in (("health", "GET /health"), ("unchanged", "compute@10k, nothing changed"),
+                       ("region_changed", "compute@10k, whole region changed")):
+        c = changed[key]
+        print(f"    {label:<36} p50 {c['p50_ms']:>7.2f} ms ({c['p50_ms'] / h:5.2f}x /health)  "
+              f"workerd CPU mean {c['cpu_ms_mean']:.1f} ms")
 print()
 if native:
     print("native decide_placement (cargo run --release -p cp-core --example bench_placement)")

@@ -10,7 +10,9 @@
 #      fixed measured window): GET /health; 1,000 node registrations over HTTP; metrics pushes
 #      round-robin over those 1,000 nodes; placement/compute with 1,000 nodes; 9,000 more nodes
 #      (with fresh metrics, same region) seeded straight into the local D1 file; compute with
-#      10,000 nodes; metrics pushes round-robin over all 10,000. The workerd processes' CPU time is read from /proc over each measured window;
+#      10,000 nodes; metrics pushes round-robin over all 10,000; a few sequential computes right
+#      after every node of the region changed (bench/region_changed.py: the kept fleet's worst
+#      case). The workerd processes' CPU time is read from /proc over each measured window;
 #   5. a probe: the Worker restarted on the same state with wrangler's local trace collector on, a
 #      few sequential requests, and a look at what workerd reports (cpuTime, span and D1 times).
 # The wrangler process group is always stopped on exit. Knobs (environment): BENCH_CONCURRENCY (8),
@@ -104,7 +106,11 @@ start_wrangler() { # observability(true|false) log-file
     --show-interactive-dev-session=false --persist-to "$STATE" --config "$RUN/wrangler.toml" \
     --var "INTERNAL_API_KEY:$KEY" </dev/null >>"$2" 2>&1 &
   PG=$!
-  sleep 0.2
+  # The child runs setsid a moment after the fork; on a loaded machine that can take a while.
+  for _ in $(seq 100); do
+    [ "$(ps -o pgid= -p "$PG" | tr -d ' ')" = "$PG" ] && break
+    sleep 0.1
+  done
   if [ "$(ps -o pgid= -p "$PG" | tr -d ' ')" != "$PG" ]; then
     log "wrangler dev is not in its own process group"
     exit 1
@@ -169,6 +175,10 @@ python3 bench/seed.py "$STATE" --region "$REGION" --prefix "$PREFIX" --from 1000
 fleet_check "$RUN/cluster10k.json"
 phase compute10k /internal/placement/compute --auth "$KEY" --body compute --region "$REGION" "${TIMED[@]}"
 phase metrics10k /internal/server-metrics --auth "$KEY" --body metrics --nodes 10000 --node-prefix "$PREFIX" "${TIMED[@]}"
+# Last of the load phases: its 10,000-row update must not weigh on the pushes' WAL.
+log "compute right after the whole region changed (the kept fleet's worst case), sequential"
+RUNTIME_PID=$(printf '%s\n' "${CPU_ARGS[@]}" | sed -n 's/^runtime=//p' | head -1)
+python3 bench/region_changed.py "$STATE" "$BASE" "$KEY" "$REGION" "$RUNTIME_PID" >"$RUN/changed.json"
 
 # ---- 5. what local workerd reports per request ----
 log "probe: restarting with the local trace collector on, sequential requests"

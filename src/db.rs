@@ -81,7 +81,7 @@ pub async fn first<T: DeserializeOwned>(s: D1PreparedStatement, context: &str) -
     s.first::<T>(None).await.or_internal(context)
 }
 
-/// Runs a statement and returns the number of rows it changed.
+/// Runs a statement and returns the number of rows it changed (see [`changes`]).
 pub async fn run(s: D1PreparedStatement, context: &str) -> Result<usize, ApiError> {
     changes(&s.run().await.or_internal(context)?)
 }
@@ -91,6 +91,8 @@ pub async fn batch(db: &D1Database, stmts: Vec<D1PreparedStatement>, context: &s
     db.batch(stmts).await.or_internal(context)
 }
 
+/// The rows a statement changed, counting those its triggers wrote (D1 reports them together:
+/// a job inserted with its fleet stamp is 3), so a caller compares with 0 and nothing else.
 pub fn changes(result: &D1Result) -> Result<usize, ApiError> {
     Ok(result.meta().or_internal("meta")?.and_then(|m| m.changes).unwrap_or(0))
 }

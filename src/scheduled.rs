@@ -1,7 +1,8 @@
 //! The scheduled handler (every 5 minutes): the outbox sweep, the job reconcile (stranded runs,
-//! pending jobs past the deadline), snapshot and trace retention, and the freshness alert of the metrics
+//! pending jobs past the deadline), snapshot and trace retention (and the fleet's tombstones), and the freshness alert of the metrics
 //! runbook (one log line naming every stale node). The parts run independently: a failing sweep
-//! must not stop the reconcile, retention or the alert.
+//! must not stop the reconcile, retention or the alert, and a malformed retention setting stops
+//! only its own pruning.
 
 use crate::ctx::{config_from_env, now_ms};
 use crate::db::{self, int};
@@ -34,7 +35,9 @@ pub async fn run(env: &Env) {
             let parts = [
                 ("outbox", sweep(env, &d1, &config, now).await),
                 ("reconcile", reconcile::run(env, &config, now, now_ms() + PASS_BUDGET_MS).await),
-                ("retention", prune(&d1, &config, now).await),
+                ("snapshot_retention", prune_snapshots(&d1, &config, now).await),
+                ("trace_retention", prune_traces(&d1, &config, now).await),
+                ("fleet_tombstones", prune_tombstones(&d1).await),
                 ("freshness", freshness(&d1, &config, now).await),
             ];
             for (part, result) in parts {
@@ -70,12 +73,19 @@ async fn sweep(env: &Env, d1: &D1Database, config: &Config, now: i64) -> Result<
     Ok(m)
 }
 
-async fn prune(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
+async fn prune_snapshots(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
     let cutoff = now - i64::from(config.snapshot_retention_days.clone()?) * DAY_MS;
     let pruned = db::run(db::stmt(d1, "DELETE FROM server_metrics_snapshots WHERE created_at < ?1", &[int(cutoff)])?, "prune snapshots").await?;
-    let trace_cutoff = now - i64::from(config.trace_retention_days.clone()?) * DAY_MS;
-    let traces = crate::trace_log::prune(d1, trace_cutoff).await?;
-    Ok(log_fields!("snapshots_pruned" => pruned, "trace_events_pruned" => traces))
+    Ok(log_fields!("snapshots_pruned" => pruned))
+}
+
+async fn prune_traces(d1: &D1Database, config: &Config, now: i64) -> Result<Map<String, Value>, ApiError> {
+    let cutoff = now - i64::from(config.trace_retention_days.clone()?) * DAY_MS;
+    Ok(log_fields!("trace_events_pruned" => crate::trace_log::prune(d1, cutoff).await?))
+}
+
+async fn prune_tombstones(d1: &D1Database) -> Result<Map<String, Value>, ApiError> {
+    Ok(log_fields!("fleet_tombstones_pruned" => crate::fleet::prune_tombstones(d1).await?))
 }
 
 /// Stale nodes (every status: a draining node that stopped pushing is still worth knowing about).

@@ -209,12 +209,12 @@ fn role_installs_the_agent_once_and_removes_it_all() {
     let root_owned = |p: &str, mode: u32| assert_eq!(stat(&s.path(p)), (mode, 0, 0), "{p}");
     root_owned("/usr/local/bin/cp-agent", 0o755);
     root_owned("/etc/cp-agent", 0o700);
-    root_owned("/etc/cp-agent/api-key", 0o600);
+    root_owned("/etc/cp-agent/node-token", 0o600);
     root_owned("/etc/cp-agent/agent.conf", 0o600);
     root_owned("/etc/systemd/system/cp-agent.service", 0o644);
     root_owned("/etc/systemd/system/cp-agent.timer", 0o644);
     assert_eq!(fs::read(s.path("/usr/local/bin/cp-agent")).unwrap(), fs::read(agent_bin()).unwrap());
-    assert_eq!(fs::read_to_string(s.path("/etc/cp-agent/api-key")).unwrap(), format!("{CREDENTIAL}\n"), "the vaulted value, decrypted");
+    assert_eq!(fs::read_to_string(s.path("/etc/cp-agent/node-token")).unwrap(), format!("{CREDENTIAL}\n"), "the vaulted value, decrypted");
     // The units are the ones agent/ ships, byte for byte (the default paths need no change).
     for unit in ["cp-agent.service", "cp-agent.timer"] {
         assert_eq!(
@@ -232,7 +232,7 @@ fn role_installs_the_agent_once_and_removes_it_all() {
     for line in [
         "control_plane_url = http://127.0.0.1:9",
         "node_id = hz-test-01",
-        "api_key_file = /etc/cp-agent/api-key",
+        "token_file = /etc/cp-agent/node-token",
         "tenant_method = directory",
         &sites,
         "max_attempts = 1",
@@ -247,7 +247,7 @@ fn role_installs_the_agent_once_and_removes_it_all() {
     let out = Command::new(s.path("/usr/local/bin/cp-agent"))
         .args(["--dry-run", "--config"])
         .arg(s.path("/etc/cp-agent/agent.conf"))
-        .env("CP_AGENT_KEY_FILE", s.path("/etc/cp-agent/api-key"))
+        .env("CP_AGENT_TOKEN_FILE", s.path("/etc/cp-agent/node-token"))
         .output()
         .unwrap();
     let line = String::from_utf8_lossy(&out.stdout).to_string();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod cursor;
 pub mod domain;
 pub mod error;
+pub mod fleet_view;
 pub mod github;
 pub mod ids;
 pub mod job;

@@ -15,6 +15,7 @@
 
 use crate::domain::{JobStatus, NodeStatus, PlanTier, Policy, Region};
 use crate::error::ApiError;
+use crate::fleet_view::FleetView;
 use crate::nodes::{is_stale, metrics_age_s};
 use crate::placement::{decide_placement, FleetNode, Listing, PlacementInput, Thresholds};
 use std::fmt::Write;
@@ -36,7 +37,7 @@ pub struct Snapshot<'a> {
     pub now_ms: i64,
     pub thresholds: Thresholds,
     /// Every node of every region, with its metrics and reservations (as placement loads them).
-    pub fleet: &'a [(Region, FleetNode)],
+    pub fleet: &'a FleetView,
     /// At most one group per status; a status without a group has no jobs.
     pub jobs: &'a [JobGroup],
 }
@@ -49,7 +50,7 @@ pub fn render(s: &Snapshot<'_>) -> Result<String, ApiError> {
     family(&mut out, "cp_nodes", "Registered nodes by region and status.");
     for region in Region::ALL {
         for status in NodeStatus::ALL {
-            let n = s.fleet.iter().filter(|(r, node)| r == region && node.status == *status).count();
+            let n = s.fleet.region(*region).iter().filter(|node| node.status == *status).count();
             sample(&mut out, "cp_nodes", &[("region", region.as_str()), ("status", status.as_str())], n as u64);
         }
     }
@@ -58,14 +59,16 @@ pub fn render(s: &Snapshot<'_>) -> Result<String, ApiError> {
     for region in Region::ALL {
         let n = s
             .fleet
+            .region(*region)
             .iter()
-            .filter(|(r, node)| r == region && node.metrics.as_ref().is_none_or(|m| is_stale(s.now_ms, m.updated_at, s.thresholds.stale_after_s)))
+            .filter(|node| node.metrics.as_ref().is_none_or(|m| is_stale(s.now_ms, m.updated_at, s.thresholds.stale_after_s)))
             .count();
         sample(&mut out, "cp_nodes_stale", &[("region", region.as_str())], n as u64);
     }
 
     family(&mut out, "cp_node_metrics_age_seconds", "Seconds since the node last pushed metrics (nodes that have pushed).");
-    let mut aged: Vec<(&Region, &FleetNode, i64)> = s.fleet.iter().filter_map(|(r, n)| n.metrics.as_ref().map(|m| (r, n, m.updated_at))).collect();
+    let mut aged: Vec<(&Region, &FleetNode, i64)> =
+        Region::ALL.iter().flat_map(|r| s.fleet.region(*r).iter().filter_map(move |n| n.metrics.as_ref().map(|m| (r, n, m.updated_at)))).collect();
     aged.sort_by(|a, b| (a.0, a.1.node_id.as_bytes()).cmp(&(b.0, b.1.node_id.as_bytes())));
     for (region, node, updated_at_ms) in aged {
         sample(&mut out, "cp_node_metrics_age_seconds", &[("region", region.as_str()), ("node_id", &node.node_id)], metrics_age_s(s.now_ms, updated_at_ms));
@@ -73,8 +76,7 @@ pub fn render(s: &Snapshot<'_>) -> Result<String, ApiError> {
 
     family(&mut out, "cp_placement_eligible_nodes", "Nodes that placement would consider for a new shared tenant now.");
     for region in Region::ALL {
-        let nodes: Vec<FleetNode> = s.fleet.iter().filter(|(r, _)| r == region).map(|(_, n)| n.clone()).collect();
-        sample(&mut out, "cp_placement_eligible_nodes", &[("region", region.as_str())], eligible(*region, &nodes, s)? as u64);
+        sample(&mut out, "cp_placement_eligible_nodes", &[("region", region.as_str())], eligible(*region, s.fleet.region(*region), s)? as u64);
     }
 
     family(&mut out, "cp_provision_jobs", "Provision jobs by status.");
@@ -188,7 +190,8 @@ mod tests {
     }
 
     fn render_with(fleet: &[(Region, FleetNode)], jobs: &[JobGroup]) -> String {
-        render(&Snapshot { now_ms: NOW, thresholds: Thresholds::default(), fleet, jobs }).unwrap()
+        let fleet = FleetView::new("test".into(), 0, fleet.iter().cloned());
+        render(&Snapshot { now_ms: NOW, thresholds: Thresholds::default(), fleet: &fleet, jobs }).unwrap()
     }
 
     /// The sample lines (no comments) as `name{labels} value`, for exact comparisons.

@@ -45,7 +45,7 @@ pub async fn push(ctx: &mut Ctx, body: &[u8]) -> Result<Reply, ApiError> {
         return Err(ApiError::not_found(format!("node {id} is not registered; register it with POST /internal/nodes first")));
     }
     let snapshot_saved = match results.get(1) {
-        Some(r) => db::changes(r)? == 1,
+        Some(r) => db::changes(r)? > 0,
         None => false,
     };
     Reply::json(200, &serde_json::json!({ "node_id": id, "updated_at": format_rfc3339(ctx.now_ms), "snapshot_saved": snapshot_saved }))

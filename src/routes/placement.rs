@@ -43,8 +43,7 @@ pub async fn compute(ctx: &mut Ctx, body: &[u8], view: View) -> Result<Reply, Ap
         },
         now_ms: ctx.now_ms,
     };
-    let fleet = fleet::load(&d1, req.region).await?;
-    let decision = decide_placement(&input, &fleet)?;
+    let decision = fleet::with_region(&d1, req.region, |nodes| decide_placement(&input, nodes)).await??;
     if view == View::LegacyDryRun {
         Reply::json(200, &legacy_dry_run_view(&decision))
     } else {

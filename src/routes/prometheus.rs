@@ -9,8 +9,7 @@ use cp_core::ApiError;
 pub async fn scrape(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let thresholds = ctx.config.thresholds()?;
     let d1 = db::database(&ctx.env)?;
-    let fleet = fleet::load_all(&d1).await?;
     let jobs = job_store::count_by_status(&d1).await?;
-    let text = render(&Snapshot { now_ms: ctx.now_ms, thresholds, fleet: &fleet, jobs: &jobs })?;
+    let text = fleet::with_view(&d1, |fleet| render(&Snapshot { now_ms: ctx.now_ms, thresholds, fleet, jobs: &jobs })).await??;
     Ok(Reply::text(200, BodyKind::Prometheus, text))
 }

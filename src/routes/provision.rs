@@ -92,8 +92,7 @@ pub async fn create(ctx: &mut Ctx, spec: &JobSpec<'_>) -> Result<Reply, ApiError
             listing: Listing::NONE,
             now_ms: ctx.now_ms,
         };
-        let fleet = fleet::load(&d1, spec.region).await?;
-        let decision = decide_placement(&input, &fleet)?;
+        let decision = fleet::with_region(&d1, spec.region, |nodes| decide_placement(&input, nodes)).await??;
         if let Some(hold) = decision.hold {
             return Err(hold.into_error());
         }
@@ -131,7 +130,7 @@ pub async fn create(ctx: &mut Ctx, spec: &JobSpec<'_>) -> Result<Reply, ApiError
             stmts.push(stack_owners::claim(&d1, stack, spec.tenant_id.as_str(), &job_id, ctx.now_ms)?);
         }
         let results = db::batch(&d1, stmts, "insert job").await?;
-        if db::changes(&results[0])? == 1 {
+        if db::changes(&results[0])? > 0 {
             ctx.job_id = Some(job_id.to_string());
             // The row is stored: from here on the answer is 202 whatever happens to the send or
             // its bookkeeping (the outbox sweep covers both).

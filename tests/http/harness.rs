@@ -217,7 +217,7 @@ impl Worker {
 
     /// Every row of every table, for "nothing changed" checks.
     pub fn dump(&self) -> String {
-        ["nodes", "server_metrics", "server_metrics_snapshots", "provision_jobs", "trace_events", "stack_owners", "node_tokens"]
+        ["nodes", "server_metrics", "server_metrics_snapshots", "provision_jobs", "trace_events", "stack_owners", "node_tokens", "fleet_clock", "fleet_changes"]
             .iter()
             .map(|t| format!("{t}: {:?}\n", self.sql(&format!("SELECT * FROM {t} ORDER BY 1"))))
             .collect()

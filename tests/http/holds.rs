@@ -1,7 +1,7 @@
 //! SPEC Part 2, "Placement: holds, and answers that stay small" and "Keeping D1 small", against
 //! the running Worker: the blind-fleet 503, stack ownership under a race, the listing limits,
-//! node paging, the snapshot interval and trace retention, and the row sizes behind the README's
-//! D1 growth figures.
+//! node paging, the snapshot interval and trace retention, the row sizes behind the README's
+//! D1 growth figures, and the fleet the Worker keeps between calls.
 
 use crate::foundation::push;
 use crate::harness::Worker;
@@ -30,6 +30,7 @@ pub fn suites() -> Vec<Suite> {
             ("trace_retention_deletes_only_what_it_should", trace_retention),
             ("row_sizes_for_the_d1_growth_figures", row_sizes),
             ("metrics_cross_the_fleet_query_exactly", exact_values),
+            ("the_fleet_kept_between_calls_follows_every_write", kept_fleet),
         ],
     }]
 }
@@ -195,15 +196,19 @@ fn limits_and_explain(w: &mut Worker) {
     assert_eq!(full["reason_counts"].as_object().unwrap().len(), 7);
 
     let short = compute(w, json!({"candidates_limit": 4, "explain_node_ids": ["sg-29", "sg-ghost", "sg-10"]}));
-    assert_eq!(short["candidates"], json!(full["candidates"].as_array().unwrap()[..4]));
+    // Ages are whole seconds of the time of each call, which may tick between the two.
+    let ageless = |cs: &[Value]| -> Vec<Value> {
+        cs.iter().map(|c| c.as_object().unwrap().iter().filter(|(k, _)| *k != "metrics_age_s").map(|(k, v)| (k.clone(), v.clone())).collect()).collect()
+    };
+    assert_eq!(ageless(short["candidates"].as_array().unwrap()), ageless(&full["candidates"].as_array().unwrap()[..4]));
     assert_eq!(short["candidates_truncated"], true);
     for key in ["selected_node_id", "placement", "cluster", "reason_counts", "hold", "decision_reason"] {
         assert_eq!(short[key], full[key], "{key}");
     }
     let explained = short["explained"].as_array().unwrap();
     assert_eq!(explained.iter().map(|c| c["node_id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["sg-29", "sg-10"]);
-    assert_eq!(explained[0], full["candidates"][29]);
-    assert_eq!(explained[1], full["candidates"][10]);
+    let in_full = |i: usize| full["candidates"][i].clone();
+    assert_eq!(ageless(explained), ageless(&[in_full(29), in_full(10)]));
     assert_eq!(short["explained_missing"], json!(["sg-ghost"]));
 
     // The default is 100, and 0 still decides.
@@ -346,6 +351,32 @@ fn trace_retention(w: &mut Worker) {
     assert_eq!(kept, vec!["old-pending-job", "old-running-job", "recent-finished-job", "recent-no-job"]);
     let line = w.log_lines().into_iter().rev().find(|l| l["msg"] == "scheduled").expect("a scheduled log line");
     assert_eq!(line["trace_events_pruned"], 3, "{line}");
+
+    // A malformed snapshot setting stops the snapshot pruning only: the traces are still pruned.
+    let vars = |extra: &[(&'static str, String)]| {
+        let mut v = vec![("GITHUB_WORKFLOW_DISPATCH_URL", free_port_url()), ("GITHUB_TOKEN", "ghp_test".to_string())];
+        v.extend_from_slice(extra);
+        v
+    };
+    let restart = |w: &mut Worker, v: Vec<(&'static str, String)>| {
+        let v: Vec<(&str, &str)> = v.iter().map(|(k, x)| (*k, x.as_str())).collect();
+        w.restart(&v);
+    };
+    restart(w, vars(&[("SNAPSHOT_RETENTION_DAYS", "soon".to_string())]));
+    w.sql(&format!("INSERT INTO trace_events (trace_id, event, job_id, created_at) VALUES ('trace_r', 'old-no-job-again', NULL, {old})"));
+    let r = w.send("GET", "/__scheduled?cron=*/5+*+*+*+*", None, None, None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let line = crate::support::poll(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || w.log_lines().into_iter().rev().find(|l| l["msg"] == "scheduled" && l.get("snapshot_retention_error").is_some()),
+        Option::is_some,
+    )
+    .expect("a scheduled log line with the snapshot setting's error");
+    assert!(line["snapshot_retention_error"].as_str().unwrap().contains("SNAPSHOT_RETENTION_DAYS"), "{line}");
+    assert_eq!(line["trace_events_pruned"], 1, "{line}");
+    assert_eq!(w.count("SELECT COUNT(*) FROM trace_events WHERE event = 'old-no-job-again'"), 0);
+    restart(w, vars(&[]));
 }
 
 /// Bytes a row really costs in the D1 file (table and its indexes), measured by writing rows
@@ -407,4 +438,69 @@ fn exact_values(w: &mut Worker) {
     assert_eq!(c["cpu_pct"].as_f64().map(f64::to_bits), Some(cpu.to_bits()), "{c}");
     assert_eq!(c["disk_pct"].as_f64().map(f64::to_bits), Some(disk.to_bits()), "{c}");
     assert_eq!(c["tenant_count"], 3);
+}
+
+/// The region's candidate `id` in a compute answer that lists them all.
+fn candidate(answer: &Value, id: &str) -> Option<Value> {
+    answer["candidates"].as_array().unwrap().iter().find(|c| c["node_id"] == id).cloned()
+}
+
+/// src/fleet.rs keeps the fleet in the isolate and reads only what changed: each kind of write
+/// must show in the very next compute. The first compute warms the view; local wrangler runs one
+/// isolate, so every later compute uses it.
+fn kept_fleet(w: &mut Worker) {
+    reset(w);
+    let sg = || json!({"region": "sg", "candidates_limit": 1000});
+    node(w, "fv-a", "sg");
+    node(w, "fv-b", "sg");
+    push(w, json!({"node_id": "fv-a", "memory_pct": 10, "cpu_pct": 10, "disk_pct": 10, "tenant_count": 0}));
+    push(w, json!({"node_id": "fv-b", "memory_pct": 30, "cpu_pct": 10, "disk_pct": 10, "tenant_count": 0}));
+    assert_eq!(compute(w, sg())["selected_node_id"], "fv-a");
+
+    // A push.
+    push(w, json!({"node_id": "fv-a", "memory_pct": 95, "cpu_pct": 10, "disk_pct": 10, "tenant_count": 0}));
+    assert_eq!(compute(w, sg())["selected_node_id"], "fv-b");
+    // A drain through the registry, then an operator's SQL undoing it.
+    let r = w.post("/internal/nodes", &json!({"node_id": "fv-b", "region": "sg", "host": "10.9.0.1", "status": "draining"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let drained = compute(w, sg());
+    assert_eq!((drained["selected_node_id"].clone(), drained["decision_reason"].clone()), (Value::Null, json!("no_eligible_node")), "{drained}");
+    w.sql("UPDATE nodes SET status = 'active' WHERE node_id = 'fv-b'");
+    assert_eq!(compute(w, sg())["selected_node_id"], "fv-b");
+
+    // An enqueue reserves a slot on its target; its cancel gives it back.
+    let r = enqueue_now(w, "fv-tenant", &json!({"region": "sg", "subdomain_slug": "fv-one"}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.json()["placement"]["target_server_id"], "fv-b", "{}", r.text);
+    let job_id = r.json()["job_id"].as_str().unwrap().to_string();
+    assert_eq!(candidate(&compute(w, sg()), "fv-b").unwrap()["reserved"], 1);
+    let r = w.post(&format!("/internal/provision-jobs/{job_id}/cancel"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(candidate(&compute(w, sg()), "fv-b").unwrap()["reserved"], 0);
+
+    // A node deleted through the registry, a node's metrics deleted in SQL.
+    assert_eq!(w.delete("/internal/nodes/fv-a").status, 200);
+    w.sql("DELETE FROM server_metrics WHERE node_id = 'fv-b'");
+    let answer = compute(w, sg());
+    assert_eq!(candidate(&answer, "fv-a"), None, "{answer}");
+    assert_eq!(candidate(&answer, "fv-b").unwrap()["reasons"], json!(["no_metrics"]), "{answer}");
+
+    // The scheduled prune drops the deleted node's stamp and starts a new epoch; a view of the
+    // old one reads everything again and still sees fv-a gone.
+    let epoch = w.sql("SELECT epoch FROM fleet_clock")[0][0].clone();
+    assert_eq!(w.count("SELECT COUNT(*) FROM fleet_changes WHERE node_id = 'fv-a'"), 1);
+    assert_eq!(w.send("GET", "/__scheduled?cron=*/5+*+*+*+*", None, None, None).status, 200);
+    assert_eq!(w.count("SELECT COUNT(*) FROM fleet_changes WHERE node_id NOT IN (SELECT node_id FROM nodes)"), 0);
+    assert_ne!(w.sql("SELECT epoch FROM fleet_clock")[0][0], epoch);
+    push(w, json!({"node_id": "fv-b", "memory_pct": 40, "cpu_pct": 10, "disk_pct": 10, "tenant_count": 2}));
+    let answer = compute(w, sg());
+    assert_eq!(answer["candidates"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(candidate(&answer, "fv-b").unwrap()["tenant_count"], 2, "{answer}");
+
+    // A database restored to an earlier point: the counter is behind the view's, and the change
+    // made after the restore (stamped with a number the view has already passed) is still seen.
+    w.sql("UPDATE fleet_changes SET seq = 0");
+    w.sql("UPDATE fleet_clock SET seq = 0");
+    push(w, json!({"node_id": "fv-b", "memory_pct": 40, "cpu_pct": 10, "disk_pct": 10, "tenant_count": 7}));
+    assert_eq!(candidate(&compute(w, sg()), "fv-b").unwrap()["tenant_count"], 7);
 }

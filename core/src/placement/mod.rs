@@ -32,9 +32,10 @@ mod reasons;
 #[cfg(test)]
 mod tests;
 
-use assess::{assess, candidate};
+use assess::{assess, candidate, screen, QuickScore};
 pub use hold::{Hold, HoldCode, BLIND_FLEET_RETRY_AFTER_S};
 use rank::RankKey;
+use reasons::Tally;
 pub use reasons::{IneligibleReason, ReasonCounts, Reasons};
 
 pub const ALGORITHM: &str = "decidePlacement_unified_v1";
@@ -246,21 +247,27 @@ pub fn decide_placement(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> Resu
     // Before the fleet work: a request that is refused should cost nothing.
     let stack = pulumi_stack(dedicated, input.region, input.tenant_id)?;
 
-    let mut eligible = 0;
-    let mut reason_counts = ReasonCounts::default();
-    let mut sight = hold::Sight::default();
+    let mut tally = Tally::new();
     let mut first = rank::FirstFew::new(input.listing.candidates_limit, fleet.len());
+    let quick = QuickScore::new(&input.thresholds);
     for (i, node) in fleet.iter().enumerate() {
-        let a = assess(node, &input.thresholds, input.now_ms);
-        eligible += usize::from(a.reasons.is_empty());
-        reason_counts.add(a.reasons);
-        if node.status == NodeStatus::Active {
-            sight.active += 1;
-            sight.blind += usize::from(a.reasons.contains(IneligibleReason::NoMetrics) || a.reasons.contains(IneligibleReason::StaleMetrics));
+        let s = screen(node, &input.thresholds, input.now_ms);
+        tally.add(s.reasons);
+        // Mostly false once the first few are found: the exact score and the heap are for the
+        // nodes that may still change them.
+        if s.score_at_least(first.bar(), &quick) || (!s.reasons.is_empty() && first.takes_ineligible()) {
+            first.offer(RankKey::new(i, &s.finish(&input.thresholds), &node.node_id));
         }
-        first.offer(RankKey::new(i, &a, &node.node_id));
     }
     let best = first.best().map(|k| fleet[k.idx()].node_id.clone());
+    let reason_counts = tally.reason_counts();
+    let eligible = tally.count(Reasons::is_empty);
+    // A node is active exactly when it lacks node_draining (the only other status).
+    let active = |r: Reasons| !r.contains(IneligibleReason::NodeDraining);
+    let sight = hold::Sight {
+        active: tally.count(active),
+        blind: tally.count(|r| active(r) && (r.contains(IneligibleReason::NoMetrics) || r.contains(IneligibleReason::StaleMetrics))),
+    };
 
     let (target, reason) = if dedicated {
         (None, DecisionReason::DedicatedPlan)
@@ -278,7 +285,7 @@ pub fn decide_placement(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> Resu
     };
 
     let candidates_truncated = first.truncated();
-    let shown = |pos: usize, idx: usize| candidate(&fleet[idx], &assess(&fleet[idx], &input.thresholds, input.now_ms), pos);
+    let shown = |pos: usize, idx: usize| candidate(&fleet[idx], &assess(&fleet[idx], &input.thresholds, input.now_ms), pos, input.now_ms);
     let candidates: Vec<Candidate> = first.into_sorted().iter().enumerate().map(|(pos, key)| shown(pos + 1, key.idx())).collect();
     let (explained, explained_missing) = explain(input, fleet);
 
@@ -331,8 +338,11 @@ fn explain(input: &PlacementInput<'_>, fleet: &[FleetNode]) -> (Vec<Candidate>, 
             *n += usize::from(key < *a);
         }
     }
-    let explained =
-        asked.iter().zip(ahead).map(|(key, n)| candidate(&fleet[key.idx()], &assess(&fleet[key.idx()], &input.thresholds, input.now_ms), n + 1)).collect();
+    let explained = asked
+        .iter()
+        .zip(ahead)
+        .map(|(key, n)| candidate(&fleet[key.idx()], &assess(&fleet[key.idx()], &input.thresholds, input.now_ms), n + 1, input.now_ms))
+        .collect();
     let missing = ids.iter().zip(&found).filter(|(_, slot)| slot.is_none()).map(|(id, _)| id.clone()).collect();
     (explained, missing)
 }

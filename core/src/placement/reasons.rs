@@ -57,6 +57,12 @@ impl Reasons {
         self.0 |= reason.bit();
     }
 
+    /// `insert` when `cond` holds, without a branch.
+    #[inline]
+    pub fn insert_if(&mut self, cond: bool, reason: IneligibleReason) {
+        self.0 |= u8::from(cond) * reason.bit();
+    }
+
     pub fn contains(self, reason: IneligibleReason) -> bool {
         self.0 & reason.bit() != 0
     }
@@ -100,17 +106,38 @@ impl Serialize for Reasons {
 pub struct ReasonCounts([u32; 7]);
 
 impl ReasonCounts {
-    /// Bit by bit rather than through `Reasons::iter`: this runs once per node of the region.
-    pub fn add(&mut self, reasons: Reasons) {
-        let mut bits = reasons.0;
-        while bits != 0 {
-            self.0[bits.trailing_zeros() as usize] += 1;
-            bits &= bits - 1;
-        }
-    }
-
     pub fn get(&self, reason: IneligibleReason) -> u32 {
         self.0[reason as usize]
+    }
+}
+
+/// How many of the region's nodes have each set of reasons (seven reasons: 128 sets). The one
+/// pass counts a node with a single increment; the counts by reason, the eligible nodes and the
+/// blind ones follow at the end. Seven counters bumped per node cost more than the rest of a
+/// node's screening together.
+pub(super) struct Tally([u32; 128]);
+
+impl Tally {
+    pub(super) fn new() -> Self {
+        Tally([0; 128])
+    }
+
+    #[inline]
+    pub(super) fn add(&mut self, reasons: Reasons) {
+        self.0[usize::from(reasons.0 & 0x7f)] += 1;
+    }
+
+    /// The nodes whose set of reasons satisfies `pred`.
+    pub(super) fn count(&self, pred: impl Fn(Reasons) -> bool) -> usize {
+        (0u8..128).filter(|bits| pred(Reasons(*bits))).map(|bits| self.0[usize::from(bits)] as usize).sum()
+    }
+
+    pub(super) fn reason_counts(&self) -> ReasonCounts {
+        let mut counts = ReasonCounts::default();
+        for reason in IneligibleReason::ALL {
+            counts.0[reason as usize] = self.count(|r| r.contains(reason)) as u32;
+        }
+        counts
     }
 }
 
