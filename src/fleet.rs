@@ -37,8 +37,7 @@ pub async fn with_region<T>(d1: &D1Database, region: Region, f: impl FnOnce(&[Fl
 /// Runs `f` on the whole fleet as the database holds it now.
 pub async fn with_view<T>(d1: &D1Database, f: impl FnOnce(&FleetView) -> T) -> Result<T, ApiError> {
     let known = VIEW.with(|v| v.borrow().as_ref().map(|view| (view.epoch().to_string(), view.seq())));
-    if let Some((_, seq)) = &known {
-        let seq = *seq;
+    if let Some(&(_, seq)) = known.as_ref() {
         let read = read(d1, Some(seq)).await?;
         let used = VIEW.with(|cell| {
             let mut cell = cell.borrow_mut();
@@ -118,7 +117,7 @@ const CHUNK: u32 = 4000;
 /// `{id}`, filtered by `filter`) as JSON arrays of `FleetRow`s.
 fn fleet_sql(id: &str, from: &str, filter: &str) -> String {
     format!(
-        "SELECT seq || ' ' || epoch FROM fleet_clock WHERE id = 1 \
+        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM fleet_changes) || ' ' || epoch FROM fleet_clock WHERE id = 1 \
          UNION ALL \
          SELECT json_group_array(json_array({id}, n.status, {}, {}, {}, m.tenant_count, \
            m.source, m.updated_at, {}, n.region)) \

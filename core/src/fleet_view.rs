@@ -2,8 +2,8 @@
 //! only the nodes that changed since the last one instead of the whole region (kube-scheduler's
 //! cluster cache, with the database as the only source of truth).
 //!
-//! The database stamps every change placement can see with the next value of one counter
-//! (`fleet_clock.seq`, by triggers: `migrations/0006_fleet_changes.sql`), per node in
+//! The database stamps every change placement can see with the next value of one counter (the
+//! highest stamp plus one, by triggers: `migrations/0006_fleet_changes.sql`), per node in
 //! `fleet_changes`. A read returns the counter and the full rows of the nodes stamped after a
 //! given value, in one statement, so the view after applying it is exactly the database at that
 //! counter. `epoch` names one run of that counter: a database rebuilt or pruned of tombstones
@@ -91,9 +91,9 @@ impl FleetView {
             return Applied::AlreadyNewer;
         }
         for change in changes {
-            self.remove(&change.node_id);
-            if let Some((region, node)) = change.now {
-                self.put(region, node);
+            match change.now {
+                Some((region, node)) => self.put(region, node),
+                None => self.remove(&change.node_id),
             }
         }
         self.seq = seq;
